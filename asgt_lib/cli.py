@@ -1,0 +1,135 @@
+"""Command line: ``asgt run`` (one run), ``asgt params`` (show resolved parameters), ``asgt batch`` (the grid).
+
+Every bad input ends with one message naming the problem and the fix, exit status 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import config as C
+from .data import DataNotFoundError, default_data_dir
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default: quick)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="dataset folder (default: $ASGT_DATA_DIR, else ./data, else ../shared/data)")
+    p.add_argument("--results-dir", type=Path, default=None, help="default: $ASGT_RESULTS_DIR, else ./results")
+    p.add_argument("--params-dir", type=Path, default=None, help="default: $ASGT_PARAMS_DIR, else ./params")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda[:N] (default: auto)")
+    p.add_argument("--download", action="store_true", help="let torchvision download missing data")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asgt", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train and evaluate one dataset/method (all seeds of the preset by default)")
+    run.add_argument("--params", type=Path, help="a run file, e.g. params/mnist/asgt.yaml")
+    run.add_argument("--dataset", choices=C.DATASETS)
+    run.add_argument("--method", help=f"one of: {', '.join(C.METHODS)}")
+    run.add_argument("--k", type=str, help="fraction of features masked, in (0, 1)")
+    run.add_argument("--lam", type=str, help="KL weight λ >= 0")
+    run.add_argument("--seed", type=int, action="append", help="seed (repeatable; default: the preset's seeds)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any parameter")
+    run.add_argument("--force", action="store_true", help="recompute even if a finished run exists")
+    _common(run)
+
+    show = sub.add_parser("params", help="print the resolved parameters of a run as JSON")
+    for name in ("params", "dataset", "method", "k", "lam", "set"):
+        show._add_action(next(a for a in run._actions if a.dest == name))
+    show.add_argument("--preset", default="quick")
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--params-dir", type=Path, default=None)
+
+    batch = sub.add_parser("batch", help="execute the run notebook for the whole grid of a preset (papermill)")
+    batch.add_argument("--dataset", choices=C.DATASETS, action="append", help="restrict (repeatable)")
+    batch.add_argument("--only", action="append", metavar="NAME", help="restrict to run files named NAME")
+    batch.add_argument("--jobs", type=int, default=1, help="runs executed in parallel (default 1)")
+    _common(batch)
+    return parser
+
+
+def _spec(args: argparse.Namespace) -> tuple[dict | Path, dict]:
+    """The run file (or a minimal mapping) and the explicit overrides from the flags."""
+    overrides = C.parse_assignments(args.set)
+    for key in ("k", "lam"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.params:
+        if args.dataset:
+            overrides["dataset"] = args.dataset
+        if args.method:
+            overrides["method"] = args.method
+        return args.params, overrides
+    if not args.dataset or not args.method:
+        raise C.ConfigError("give --params FILE, or both --dataset and --method")
+    params_dir = Path(args.params_dir or C.default_params_dir())
+    default_file = params_dir / args.dataset / f"{args.method}.yaml"
+    if default_file.is_file() and "k" not in overrides:
+        return default_file, overrides
+    return {"dataset": args.dataset, "method": args.method}, overrides
+
+
+def _configs(args: argparse.Namespace) -> list[C.RunConfig]:
+    spec, overrides = _spec(args)
+    probe = C.resolve(spec, args.preset, 0, overrides, args.params_dir)
+    seeds = args.seed if args.seed else C.preset_seeds(args.preset, probe.dataset, args.params_dir)
+    return [C.resolve(spec, args.preset, s, overrides, args.params_dir) for s in seeds]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .experiment import run  # heavy imports only once the arguments are valid
+
+    configs = _configs(args)
+    for cfg in configs:
+        start = time.perf_counter()
+        result = run(cfg, args.data_dir, args.results_dir, args.device, progress=not args.quiet)
+        table = result.robustness.pivot(index="eps", columns="attack", values="accuracy").mul(100).round(2)
+        state = "cached" if result.cached else f"computed in {time.perf_counter() - start:.1f} s"
+        print(f"\n{cfg.dataset} {cfg.label} seed {cfg.seed} [{cfg.preset}] ({result.config['data_label']}), "
+              f"{state}\n  clean accuracy {100 * result.clean_accuracy:.2f}%   run wall time "
+              f"{result.metrics['wall_seconds']:.1f} s\n  results: {result.run_dir}")
+        print(table.to_string())
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    spec, overrides = _spec(args)
+    cfg = C.resolve(spec, args.preset, args.seed, overrides, args.params_dir)
+    print(json.dumps(cfg.to_dict(), indent=2))
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    return run_batch(
+        preset=args.preset, datasets=args.dataset, only=args.only, jobs=args.jobs,
+        data_dir=args.data_dir, results_dir=args.results_dir, params_dir=args.params_dir,
+        device=args.device, progress=not args.quiet,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "download", False):
+        os.environ["ASGT_DOWNLOAD"] = "1"
+    if getattr(args, "data_dir", None) is None and hasattr(args, "data_dir"):
+        args.data_dir = default_data_dir()
+    try:
+        return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch}[args.command](args)
+    except (C.ConfigError, DataNotFoundError, ValueError) as exc:
+        print(f"asgt: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""Run parameters: the paper's values, presets that change only the size of a run, validation and hashing.
+
+A run is fully described by one :class:`RunConfig`. It is resolved in layers, each overriding the one before:
+
+1. ``params/datasets.yaml``: the paper's Table 1 values and evaluation grid for the dataset;
+2. a run file such as ``params/mnist/asgt.yaml`` (method, k, λ, ...), or the same keys given directly;
+3. the preset (``params/presets.yaml``: ``smoke``, ``quick``, ``paper``), which overrides only size keys;
+4. explicit overrides (``asgt run --set key=value`` or notebook parameters).
+
+Every value is validated and cast here, because papermill reads YAML 1.1 (``1e-3`` arrives as a string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+DATASETS = ("mnist", "cifar10")
+METHODS = ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code")
+MODELS = ("alexnet", "resnet18")
+ATTACKS = ("fgsm", "pgd", "mifgsm")
+TRAIN_ATTACKS = ("fgsm", "pgd")
+MASK_FILLS = ("uniform", "mean")
+PRESETS = ("smoke", "quick", "paper")
+
+#: Methods whose loss uses the saliency mask M_k (and therefore k and λ).
+MASKING_METHODS = ("sgt", "sga", "asgt", "asgt-code")
+#: Methods that craft adversarial examples during training (and therefore use eps_train).
+ADVERSARIAL_METHODS = ("at-fgsm", "sga", "asgt", "asgt-code")
+
+#: Keys that a preset may override: the size of a run, never its algorithm.
+SIZE_KEYS = (
+    "epochs", "width", "n_train_per_class", "n_test_per_class", "eval_eps", "eval_batch_size",
+    "pgd_steps", "mifgsm_steps", "n_saliency_maps",
+)
+#: Keys that do not change the trained weights (so a change re-evaluates without re-training).
+EVAL_ONLY_KEYS = (
+    "eval_attacks", "eval_eps", "eval_batch_size", "pgd_steps", "pgd_step_factor", "mifgsm_steps",
+    "mifgsm_decay", "n_test_per_class", "n_saliency_maps",
+)
+#: Keys that name or file a run but do not change any number it produces.
+LABEL_KEYS = ("name", "preset")
+
+
+class ConfigError(ValueError):
+    """A parameter is missing, unknown, of the wrong type or out of range. The message names it and the fix."""
+
+
+def default_params_dir() -> Path:
+    """``$ASGT_PARAMS_DIR``, else the ``params/`` folder of this checkout."""
+    env = os.environ.get("ASGT_PARAMS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "params"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every parameter of one training-and-evaluation run (one dataset, method, seed)."""
+
+    dataset: str
+    method: str
+    name: str = ""
+    seed: int = 0
+    preset: str = "paper"
+    # model
+    model: str = "alexnet"
+    width: float = 1.0
+    # optimisation (Table 1)
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    # saliency-guided terms (Alg. 1/2)
+    k: float = 0.3
+    lam: float = 1.0
+    saliency_abs: bool = False
+    mask_fill: str = "uniform"
+    # adversarial terms (Alg. 2 line 6)
+    eps_train: float = 0.3
+    train_attack: str = "fgsm"
+    train_attack_steps: int = 10
+    # data
+    n_train_per_class: int | None = None
+    n_test_per_class: int | None = None
+    subset_seed: int = 0
+    # evaluation (Fig. 2-5)
+    eval_attacks: tuple[str, ...] = ATTACKS
+    eval_eps: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
+    eval_batch_size: int = 500
+    pgd_steps: int = 10
+    pgd_step_factor: float = 2.5
+    mifgsm_steps: int = 10
+    mifgsm_decay: float = 1.0
+    n_saliency_maps: int = 8
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # ----------------------------------------------------------------- identity
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["eval_attacks"] = list(self.eval_attacks)
+        d["eval_eps"] = list(self.eval_eps)
+        return d
+
+    def _digest(self, drop: tuple[str, ...], extra: Mapping[str, Any]) -> str:
+        from . import __version__  # results of another library version are never reused
+
+        d = {k: v for k, v in self.to_dict().items() if k not in drop}
+        d.update(extra, asgt_lib=__version__)
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def run_hash(self, data_source: str) -> str:
+        """Hash of everything that changes a result number (labels excluded, data source included)."""
+        return self._digest(LABEL_KEYS, {"data_source": data_source})
+
+    def train_hash(self, data_source: str) -> str:
+        """Hash of everything that changes the trained weights."""
+        return self._digest(LABEL_KEYS + EVAL_ONLY_KEYS, {"data_source": data_source})
+
+    @property
+    def label(self) -> str:
+        return self.name or default_name(self.method, self.k)
+
+
+def default_name(method: str, k: float) -> str:
+    return f"{method}-k{k:g}" if method in MASKING_METHODS else method
+
+
+# --------------------------------------------------------------------------- validation and casting
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+FIELD_NAMES = tuple(_FIELDS)
+_TYPES = typing.get_type_hints(RunConfig)
+
+
+def _cast(key: str, value: Any, source: str) -> Any:
+    """Cast one raw value (YAML, CLI string or Python) to the field's type, or raise ConfigError."""
+    tp = _TYPES[key]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    where = f"{source}: " if source else ""
+    try:
+        if value is None:
+            if type(None) in args:
+                return None
+            raise TypeError("null is not allowed")
+        if origin in (typing.Union, types.UnionType):
+            tp = next(a for a in args if a is not type(None))
+        if origin is tuple:
+            items = value
+            if isinstance(items, str):
+                items = yaml.safe_load(items) if items.strip().startswith("[") else items.split(",")
+            if not isinstance(items, (list, tuple)):
+                items = [items]
+            return tuple(_scalar(args[0], v) for v in items)
+        return _scalar(tp, value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}key '{key}' has value {value!r}, which is not a valid {_type_name(tp)} ({exc}). "
+            f"Write it as a {_type_name(tp)}, e.g. {key}: {_example(key)}"
+        ) from None
+
+
+def _scalar(tp: Any, value: Any) -> Any:
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise TypeError("expected true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise TypeError("expected an integer, got a boolean")
+        f = float(value)
+        if not f.is_integer():
+            raise ValueError("expected a whole number")
+        return int(f)
+    if tp is float:
+        if isinstance(value, bool):
+            raise TypeError("expected a number, got a boolean")
+        if isinstance(value, str) and "/" in value:  # YAML 1.1 leaves 8/255 as a string
+            num, den = value.split("/", 1)
+            return float(num) / float(den)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)):
+            raise TypeError("expected a string")
+        return str(value)
+    raise TypeError(f"unsupported type {tp}")
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "integer", float: "number", bool: "boolean", str: "string"}.get(tp, "list")
+
+
+def _example(key: str) -> str:
+    default = _FIELDS[key].default
+    return json.dumps(list(default) if isinstance(default, tuple) else default)
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    _check(value in allowed, f"{key} '{value}' is unknown; allowed values: {', '.join(allowed)}")
+
+
+def _validate(c: RunConfig) -> None:
+    _one_of("dataset", c.dataset, DATASETS)
+    _one_of("method", c.method, METHODS)
+    _one_of("model", c.model, MODELS)
+    _one_of("preset", c.preset, PRESETS)
+    _one_of("mask_fill", c.mask_fill, MASK_FILLS)
+    _one_of("train_attack", c.train_attack, TRAIN_ATTACKS)
+    for a in c.eval_attacks:
+        _one_of("eval_attacks entry", a, ATTACKS)
+    _check(0.0 < c.k < 1.0, f"k={c.k} is outside (0, 1): k is the fraction of input features masked, e.g. 0.3")
+    _check(c.lam >= 0.0, f"lam={c.lam} is negative: λ weighs the KL term and must be >= 0 (the paper uses 1)")
+    _check(c.eps_train >= 0.0, f"eps_train={c.eps_train} is negative: an L∞ budget must be >= 0")
+    _check(all(e >= 0.0 for e in c.eval_eps), f"eval_eps={list(c.eval_eps)} has a negative ε: budgets must be >= 0")
+    _check(list(c.eval_eps) == sorted(set(c.eval_eps)), f"eval_eps={list(c.eval_eps)} must be strictly increasing")
+    _check(len(c.eval_eps) > 0 and len(c.eval_attacks) > 0, "eval_eps and eval_attacks must not be empty")
+    _check(c.width > 0, f"width={c.width} must be > 0 (1.0 is the full architecture)")
+    for key in ("epochs", "batch_size", "eval_batch_size", "pgd_steps", "mifgsm_steps", "train_attack_steps"):
+        _check(getattr(c, key) >= 1, f"{key}={getattr(c, key)} must be >= 1")
+    for key in ("n_train_per_class", "n_test_per_class"):
+        v = getattr(c, key)
+        _check(v is None or v >= 1, f"{key}={v} must be >= 1, or null for the whole split")
+    _check(c.lr > 0, f"lr={c.lr} must be > 0")
+    _check(c.momentum >= 0 and c.weight_decay >= 0, "momentum and weight_decay must be >= 0")
+    _check(c.n_saliency_maps >= 0, "n_saliency_maps must be >= 0")
+    _check(c.pgd_step_factor > 0 and c.mifgsm_decay >= 0, "pgd_step_factor must be > 0, mifgsm_decay >= 0")
+
+
+# --------------------------------------------------------------------------- files and layers
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, naming the file in every error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such parameter file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def _typed(raw: Mapping[str, Any], source: str, allowed: tuple[str, ...] = FIELD_NAMES) -> dict[str, Any]:
+    out = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            hint = f"; allowed keys: {', '.join(allowed)}"
+            raise ConfigError(f"{source}: key '{key}' is unknown{hint}")
+        out[key] = _cast(key, value, source)
+    return out
+
+
+def preset_overrides(preset: str, dataset: str, params_dir: Path | None = None) -> dict[str, Any]:
+    """The size keys that ``preset`` sets for ``dataset`` (``seeds`` excluded)."""
+    params_dir = Path(params_dir or default_params_dir())
+    path = params_dir / "presets.yaml"
+    presets = load_yaml(path)
+    _one_of("preset", preset, tuple(presets) or PRESETS)
+    per_dataset = presets[preset] or {}
+    raw = dict(per_dataset.get(dataset) or {})
+    raw.pop("seeds", None)
+    return _typed(raw, f"{path} [{preset}.{dataset}]", SIZE_KEYS)
+
+
+def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None) -> list[int]:
+    """The seeds a preset averages over (the paper: five)."""
+    params_dir = Path(params_dir or default_params_dir())
+    presets = load_yaml(params_dir / "presets.yaml")
+    _one_of("preset", preset, tuple(presets))
+    seeds = ((presets[preset] or {}).get(dataset) or {}).get("seeds", [0])
+    return [int(_scalar(int, s)) for s in seeds]
+
+
+def resolve(
+    spec: Mapping[str, Any] | str | Path,
+    preset: str = "paper",
+    seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+    params_dir: Path | None = None,
+) -> RunConfig:
+    """Resolve a run file (path) or mapping into a validated RunConfig (layers: see module docstring)."""
+    params_dir = Path(params_dir or default_params_dir())
+    if isinstance(spec, (str, Path)):
+        source = str(spec)
+        raw_spec = load_yaml(Path(spec))
+    else:
+        source = "run parameters"
+        raw_spec = dict(spec)
+    run = _typed(raw_spec, source)
+    explicit = _typed(dict(overrides or {}), "overrides")
+    dataset = explicit.get("dataset", run.get("dataset"))
+    if dataset is None:
+        raise ConfigError(f"{source}: key 'dataset' is missing; allowed values: {', '.join(DATASETS)}")
+    _one_of("dataset", dataset, DATASETS)
+    defaults_path = params_dir / "datasets.yaml"
+    base = _typed(load_yaml(defaults_path).get(dataset) or {}, f"{defaults_path} [{dataset}]")
+    layers = {**base, **run, **preset_overrides(preset, dataset, params_dir), **explicit}
+    layers.update(preset=explicit.get("preset", preset), seed=_cast("seed", explicit.get("seed", seed), "seed"))
+    if "method" not in layers:
+        raise ConfigError(f"{source}: key 'method' is missing; allowed values: {', '.join(METHODS)}")
+    try:
+        return RunConfig(**layers)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def run_files(dataset: str | None = None, params_dir: Path | None = None) -> list[Path]:
+    """The run files of the grid (``params/<dataset>/*.yaml``), sorted."""
+    params_dir = Path(params_dir or default_params_dir())
+    datasets = [dataset] if dataset else list(DATASETS)
+    return sorted(p for d in datasets for p in (params_dir / d).glob("*.yaml"))
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """``["k=0.5", "eval_eps=[0,0.1]"]`` -> dict, YAML-typed (then cast by :func:`resolve`)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set '{item}' is not of the form key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out

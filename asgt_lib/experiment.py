@@ -1,0 +1,234 @@
+"""The experiment runner that the CLI and the notebooks call: train (or load), evaluate, record, cache.
+
+Layout under the results directory::
+
+    checkpoints/<dataset>/<train-hash>/   model.safetensors, config.json, history.csv, manifest.json
+    <preset>/<dataset>/<name>/seed<N>-<run-hash>/
+        config.json         resolved parameters (+ data source, hashes)
+        robustness.csv      tidy: dataset, data_source, model, method, name, k, lam, seed, preset, attack, eps, accuracy, n
+        metrics.json        clean accuracy, wall times, provenance (git commit, versions, device)
+        saliency.safetensors   Fig. 6 material (test images, labels, saliency)
+        manifest.json       SHA-256 of every file: present and matching <=> the run is finished
+
+A run is keyed by the hash of every parameter that changes a number, so a finished run is never recomputed
+and a changed parameter is; weights are keyed by the training parameters alone, so changing only the
+evaluation re-evaluates without re-training. Every directory appears atomically, with its manifest last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torchvision
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .config import RunConfig
+from .data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
+from .evaluate import attack_fn, predict, robustness_curve, saliency_examples
+from .models import build_model
+from .storage import CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir, verify_dir, write_json
+from .train import train
+
+RESULT_COLUMNS = ["dataset", "data_source", "model", "method", "name", "k", "lam", "seed", "preset",
+                  "attack", "eps", "accuracy", "n"]
+
+
+def default_results_dir() -> Path:
+    """``$ASGT_RESULTS_DIR``, else ``./results``."""
+    return Path(os.environ.get("ASGT_RESULTS_DIR") or "results")
+
+
+def resolve_device(device: str | None = None) -> torch.device:
+    """``auto`` (default): CUDA when available, else CPU."""
+    device = device or os.environ.get("ASGT_DEVICE") or "auto"
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+@dataclass
+class RunResult:
+    """What a finished run left on disk, loaded back."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    robustness: pd.DataFrame
+    metrics: dict[str, Any]
+    cached: bool = False
+
+    @property
+    def clean_accuracy(self) -> float:
+        return float(self.metrics["clean_accuracy"])
+
+    def accuracy(self, attack: str, eps: float) -> float:
+        r = self.robustness
+        row = r[(r.attack == attack) & ((r.eps - eps).abs() < 1e-9)]
+        if row.empty:
+            raise KeyError(f"no result for attack={attack} eps={eps} in {self.run_dir}")
+        return float(row.accuracy.iloc[0])
+
+    def saliency(self) -> dict[str, torch.Tensor]:
+        return load_file(str(self.run_dir / "saliency.safetensors"))
+
+
+def run_dir_for(cfg: RunConfig, source: str, results_dir: Path) -> Path:
+    return Path(results_dir) / cfg.preset / cfg.dataset / cfg.label / f"seed{cfg.seed}-{cfg.run_hash(source)}"
+
+
+def checkpoint_dir_for(cfg: RunConfig, source: str, results_dir: Path) -> Path:
+    return Path(results_dir) / "checkpoints" / cfg.dataset / cfg.train_hash(source)
+
+
+def load_result(run_dir: Path, cached: bool = True) -> RunResult:
+    run_dir = Path(run_dir)
+    verify_dir(run_dir)
+    return RunResult(
+        run_dir=run_dir,
+        config=json.loads((run_dir / "config.json").read_text()),
+        robustness=pd.read_csv(run_dir / "robustness.csv"),
+        metrics=json.loads((run_dir / "metrics.json").read_text()),
+        cached=cached,
+    )
+
+
+def run(
+    cfg: RunConfig,
+    data_dir: Path | None = None,
+    results_dir: Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> RunResult:
+    """Train (or load the cached weights), evaluate and record one run; return the finished run from disk."""
+    start = time.perf_counter()
+    data_dir = Path(data_dir or default_data_dir())
+    results_dir = Path(results_dir or default_results_dir())
+    source = data_source(cfg.dataset, data_dir)
+    run_dir = run_dir_for(cfg, source, results_dir)
+    if not force and is_finished(run_dir):
+        return load_result(run_dir, cached=True)
+
+    dev = resolve_device(device)
+    test = load_split(cfg.dataset, False, data_dir, cfg.n_test_per_class, cfg.subset_seed)
+    model, history, train_info = trained_model(cfg, source, data_dir, results_dir, dev, progress, force)
+
+    eval_start = time.perf_counter()
+    attacks = {name: attack_fn(name, cfg, seed=cfg.seed) for name in cfg.eval_attacks}
+    curve = robustness_curve(model, test.x, test.y, attacks, cfg.eval_eps, cfg.eval_batch_size, progress=progress)
+    clean_accuracy = (predict(model, test.x, cfg.eval_batch_size) == test.y).float().mean().item()
+    maps = saliency_examples(model, test.x, test.y, cfg.n_saliency_maps)
+    eval_seconds = time.perf_counter() - eval_start
+
+    table = _tidy(curve, cfg, source)
+    config = {**cfg.to_dict(), "data_source": source, "data_label": SOURCE_LABELS[source],
+              "run_hash": cfg.run_hash(source), "train_hash": cfg.train_hash(source)}
+    metrics = {
+        "clean_accuracy": clean_accuracy,
+        "n_train": train_info["n_train"],
+        "n_test": len(test),
+        "train_seconds": train_info["train_seconds"],
+        "train_cached": train_info["cached"],
+        "eval_seconds": eval_seconds,
+        "wall_seconds": time.perf_counter() - start,
+        "history": history,
+        "provenance": provenance(dev),
+    }
+    with staging_dir(run_dir) as stage:
+        write_json(stage / "config.json", config)
+        table.to_csv(stage / "robustness.csv", index=False)
+        write_json(stage / "metrics.json", metrics)
+        if maps:
+            save_file({k: v.contiguous() for k, v in maps.items()}, str(stage / "saliency.safetensors"))
+    return load_result(run_dir, cached=False)
+
+
+def trained_model(
+    cfg: RunConfig, source: str, data_dir: Path, results_dir: Path, device: torch.device,
+    progress: bool = True, force: bool = False,
+) -> tuple[torch.nn.Module, list[dict], dict[str, Any]]:
+    """Weights for ``cfg``: loaded from the checkpoint cache when present and intact, else trained and saved."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.dataset, cfg.model, cfg.width).to(device)
+    ckpt_dir = checkpoint_dir_for(cfg, source, results_dir)
+    if not force and is_finished(ckpt_dir):
+        try:
+            load_checkpoint(model, ckpt_dir / "model.safetensors")
+            saved = json.loads((ckpt_dir / "config.json").read_text())
+            return model.eval(), saved["history"], {**saved["train_info"], "cached": True}
+        except (CorruptFileError, KeyError, ValueError) as exc:
+            warnings.warn(f"{exc}; retraining", RuntimeWarning, stacklevel=2)
+            torch.manual_seed(cfg.seed)
+            model = build_model(cfg.dataset, cfg.model, cfg.width).to(device)
+    train_split: Split = load_split(cfg.dataset, True, data_dir, cfg.n_train_per_class, cfg.subset_seed)
+    t0 = time.perf_counter()
+    history = train(model, train_split.x, train_split.y, cfg, progress=progress)
+    info = {"n_train": len(train_split), "train_seconds": time.perf_counter() - t0}
+    with staging_dir(ckpt_dir) as stage:
+        save_checkpoint(model, stage / "model.safetensors", {"train_hash": cfg.train_hash(source)})
+        write_json(stage / "config.json", {"config": cfg.to_dict(), "data_source": source, "history": history,
+                                           "train_info": info})
+    return model.eval(), history, {**info, "cached": False}
+
+
+def _tidy(curve: pd.DataFrame, cfg: RunConfig, source: str) -> pd.DataFrame:
+    ident = {"dataset": cfg.dataset, "data_source": source, "model": cfg.model, "method": cfg.method,
+             "name": cfg.label, "k": cfg.k, "lam": cfg.lam, "seed": cfg.seed, "preset": cfg.preset}
+    table = curve.assign(**ident)
+    return table[RESULT_COLUMNS + ["n_attacked", "seconds"]]
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Where and with what a number was computed."""
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "asgt_lib": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "device": _device_name(device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def collect(results_dir: Path | None = None, preset: str | None = None) -> pd.DataFrame:
+    """Every finished run's robustness table under ``results_dir`` (optionally one preset), concatenated."""
+    results_dir = Path(results_dir or default_results_dir())
+    roots = [results_dir / preset] if preset else [p for p in results_dir.iterdir() if p.name != "checkpoints"]
+    tables = [pd.read_csv(m.parent / "robustness.csv")
+              for root in roots if root.is_dir() for m in sorted(root.rglob("manifest.json"))
+              if is_finished(m.parent)]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
+def finished_runs(results_dir: Path | None = None, preset: str | None = None) -> list[RunResult]:
+    """Every finished run under ``results_dir`` (optionally one preset), loaded."""
+    results_dir = Path(results_dir or default_results_dir())
+    root = results_dir / preset if preset else results_dir
+    return [load_result(m.parent) for m in sorted(root.rglob("robustness.csv")) if is_finished(m.parent)]
