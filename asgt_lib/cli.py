@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--dataset", choices=C.DATASETS, action="append", help="restrict (repeatable)")
     batch.add_argument("--only", action="append", metavar="NAME", help="restrict to run files named NAME")
     batch.add_argument("--jobs", type=int, default=1, help="runs executed in parallel (default 1)")
+    batch.add_argument("--notebooks-dir", type=Path, default=None,
+                       help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
     _common(batch)
     return parser
 
@@ -114,7 +116,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return run_batch(
         preset=args.preset, datasets=args.dataset, only=args.only, jobs=args.jobs,
         data_dir=args.data_dir, results_dir=args.results_dir, params_dir=args.params_dir,
-        device=args.device, progress=not args.quiet,
+        notebooks_dir=args.notebooks_dir, device=args.device, progress=not args.quiet,
     )
 
 
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir = default_data_dir()
     try:
         return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch}[args.command](args)
-    except (C.ConfigError, DataNotFoundError, ValueError) as exc:
+    except (C.ConfigError, DataNotFoundError, ValueError, FloatingPointError) as exc:
         print(f"asgt: error: {exc}", file=sys.stderr)
         return 2
 

@@ -4,7 +4,7 @@ A run is fully described by one :class:`RunConfig`. It is resolved in layers, ea
 
 1. ``params/datasets.yaml``: the paper's Table 1 values and evaluation grid for the dataset;
 2. a run file such as ``params/mnist/asgt.yaml`` (method, k, λ, ...), or the same keys given directly;
-3. the preset (``params/presets.yaml``: ``smoke``, ``quick``, ``paper``), which overrides only size keys;
+3. the preset (``params/presets.yaml``: ``smoke``, ``quick``, ``paper``), which overrides only the keys in PRESET_KEYS;
 4. explicit overrides (``asgt run --set key=value`` or notebook parameters).
 
 Every value is validated and cast here, because papermill reads YAML 1.1 (``1e-3`` arrives as a string).
@@ -37,10 +37,11 @@ MASKING_METHODS = ("sgt", "sga", "asgt", "asgt-code")
 #: Methods that craft adversarial examples during training (and therefore use eps_train).
 ADVERSARIAL_METHODS = ("at-fgsm", "sga", "asgt", "asgt-code")
 
-#: Keys that a preset may override: the size of a run, never its algorithm.
-SIZE_KEYS = (
+#: Keys that a preset may override: the size of a run (and lr, since a fast preset takes a few hundredths of
+#: the paper's SGD steps), never its algorithm (method, k, λ, ε_train, attacks).
+PRESET_KEYS = (
     "epochs", "width", "n_train_per_class", "n_test_per_class", "eval_eps", "eval_batch_size",
-    "pgd_steps", "mifgsm_steps", "n_saliency_maps",
+    "pgd_steps", "mifgsm_steps", "n_saliency_maps", "lr",
 )
 #: Keys that do not change the trained weights (so a change re-evaluates without re-training).
 EVAL_ONLY_KEYS = (
@@ -271,7 +272,7 @@ def _typed(raw: Mapping[str, Any], source: str, allowed: tuple[str, ...] = FIELD
 
 
 def preset_overrides(preset: str, dataset: str, params_dir: Path | None = None) -> dict[str, Any]:
-    """The size keys that ``preset`` sets for ``dataset`` (``seeds`` excluded)."""
+    """The keys (PRESET_KEYS) that ``preset`` sets for ``dataset`` (``seeds`` excluded)."""
     params_dir = Path(params_dir or default_params_dir())
     path = params_dir / "presets.yaml"
     presets = load_yaml(path)
@@ -279,7 +280,7 @@ def preset_overrides(preset: str, dataset: str, params_dir: Path | None = None) 
     per_dataset = presets[preset] or {}
     raw = dict(per_dataset.get(dataset) or {})
     raw.pop("seeds", None)
-    return _typed(raw, f"{path} [{preset}.{dataset}]", SIZE_KEYS)
+    return _typed(raw, f"{path} [{preset}.{dataset}]", PRESET_KEYS)
 
 
 def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None) -> list[int]:

@@ -67,10 +67,13 @@ class AlexNet28(nn.Module):
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
-        for m in self.modules():  # He initialisation: PyTorch's default stalls this 8-layer ReLU net without BN
+        # He initialisation for the ReLU layers (PyTorch's default stalls this 8-layer net without BN), and a
+        # small output layer so the initial logits are near zero.
+        for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
+        nn.init.normal_(self.classifier[-1].weight, std=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

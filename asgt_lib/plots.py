@@ -1,0 +1,68 @@
+"""Figures shared by the run notebook and the book's pages (drawing only: the numbers come from ``experiment``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+
+ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
+METHOD_ORDER = ["st", "sgt-k0.3", "sgt-k0.5", "sgt-k0.1", "sgt-k0.2", "at-fgsm", "sga-k0.3", "sga-k0.1",
+                "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1"]
+
+
+def robustness_panels(table: pd.DataFrame, names: Sequence[str] | None = None, title: str = "") -> plt.Figure:
+    """Accuracy (%) vs ε, one panel per attack, one line per run name: the mean over seeds with a 95% interval
+    band (seaborn's bootstrap; a single seed draws the line alone)."""
+    data = table.copy()
+    if names is not None:
+        data = data[data["name"].isin(names)]
+    data["accuracy (%)"] = 100 * data["accuracy"]
+    order = [n for n in (names or METHOD_ORDER) if n in set(data["name"])]
+    order += sorted(set(data["name"]) - set(order))
+    attacks = [a for a in ATTACK_TITLES if a in set(data["attack"])]
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.2 * len(attacks), 3.4), sharey=True, squeeze=False)
+    for ax, attack in zip(axes[0], attacks):
+        sns.lineplot(data=data[data["attack"] == attack], x="eps", y="accuracy (%)", hue="name", hue_order=order,
+                     style="name", style_order=order, markers=True, dashes=False, errorbar=("ci", 95),
+                     n_boot=1000, seed=0, ax=ax, legend=ax is axes[0][-1])
+        ax.set_title(ATTACK_TITLES[attack])
+        ax.set_xlabel("ε (L∞, pixels in [0, 1])")
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title="method")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def saliency_grid(maps: dict[str, dict[str, torch.Tensor]], n: int = 6, title: str = "") -> plt.Figure:
+    """Fig. 6: for each method (rows), the images and their |saliency| heat maps, on the same test images."""
+    names = list(maps)
+    first = next(iter(maps.values()))
+    n = min(n, len(first["y"]))
+    fig, axes = plt.subplots(len(names) + 1, n, figsize=(1.6 * n, 1.7 * (len(names) + 1)), squeeze=False)
+    for j in range(n):
+        img = first["x"][j]
+        ax = axes[0][j]
+        ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray" if img.shape[0] == 1 else None)
+        ax.set_title(f"label {int(first['y'][j])}", fontsize=8)
+        for i, name in enumerate(names, start=1):
+            m = maps[name]
+            heat = m["saliency"][j].abs()
+            axes[i][j].imshow(heat / heat.max().clamp_min(1e-12), cmap="hot", vmin=0, vmax=1)
+            axes[i][j].set_title(f"pred {int(m['pred'][j])}", fontsize=7)
+    for i, label in enumerate(["input"] + names):
+        axes[i][0].set_ylabel(label, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
