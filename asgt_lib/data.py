@@ -14,13 +14,16 @@ Sources, in order of preference:
 
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from .storage import atomic_path
@@ -184,9 +187,9 @@ def _decode_jpeg_copy(origin: Path) -> dict[str, tuple[torch.Tensor, torch.Tenso
     out = {}
     for split, rows in items.items():
         rows.sort(key=lambda r: (r[0], r[1]))
-        images = [torchvision.io.decode_jpeg(torch.frombuffer(bytearray(b), dtype=torch.uint8),
-                                             mode=torchvision.io.ImageReadMode.RGB) for _, _, b in rows]
-        out[split] = (torch.stack(images), torch.tensor([r[0] for r in rows], dtype=torch.long))
+        images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for _, _, b in rows])
+        out[split] = (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+                      torch.tensor([r[0] for r in rows], dtype=torch.long))
     return out
 
 

@@ -1,0 +1,112 @@
+"""Parameter resolution: the paper's values, preset layering, casting of YAML 1.1 strings, clear errors."""
+
+import pytest
+
+from asgt_lib import config as C
+
+
+def test_paper_preset_holds_table_1():
+    m = C.resolve({"dataset": "mnist", "method": "asgt"}, preset="paper")
+    assert (m.model, m.epochs, m.batch_size, m.lr, m.k, m.lam) == ("alexnet", 20, 128, 1e-2, 0.3, 1.0)
+    c = C.resolve({"dataset": "cifar10", "method": "asgt"}, preset="paper")
+    assert (c.model, c.epochs, c.batch_size, c.lr, c.k, c.lam) == ("resnet18", 100, 256, 1e-4, 0.1, 1.0)
+    assert m.width == c.width == 1.0 and m.n_train_per_class is None and c.n_test_per_class is None
+    assert C.preset_seeds("paper", "mnist") == [0, 1, 2, 3, 4]
+    assert m.eval_eps[0] == 0 and min(e for e in m.eval_eps if e > 0) == 0.05 and max(m.eval_eps) == 0.4
+    assert max(c.eval_eps) == pytest.approx(0.03)
+
+
+def test_run_files_cover_every_figure():
+    names = {(p.parent.name, p.stem) for p in C.run_files()}
+    for ds in ("mnist", "cifar10"):
+        assert {(ds, m) for m in ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code")} <= names
+    assert ("mnist", "sgt-k0.5") in names and ("cifar10", "sgt-k0.2") in names
+    assert C.resolve("params/mnist/sgt-k0.5.yaml").k == 0.5
+    assert C.resolve("params/cifar10/sgt-k0.2.yaml").k == 0.2
+
+
+def test_presets_change_size_but_not_the_algorithm():
+    paper = C.resolve("params/mnist/asgt.yaml", preset="paper")
+    for preset in ("smoke", "quick"):
+        small = C.resolve("params/mnist/asgt.yaml", preset=preset)
+        for key in ("method", "k", "lam", "eps_train", "train_attack", "batch_size", "eval_attacks", "momentum"):
+            assert getattr(small, key) == getattr(paper, key), (preset, key)
+        assert small.epochs < paper.epochs and small.width < paper.width
+
+
+def test_explicit_overrides_win_over_preset_and_file():
+    cfg = C.resolve("params/mnist/sgt.yaml", preset="quick", overrides={"epochs": 1, "k": 0.4})
+    assert cfg.epochs == 1 and cfg.k == 0.4
+
+
+def test_yaml_11_strings_are_cast():
+    cfg = C.resolve({"dataset": "cifar10", "method": "asgt", "lr": "1e-3", "eps_train": "8/255",
+                     "eval_eps": "[0, 1e-2]", "saliency_abs": "yes", "epochs": "3"})
+    assert cfg.lr == 1e-3 and cfg.eps_train == pytest.approx(8 / 255)
+    assert cfg.eval_eps == (0.0, 0.01) and cfg.saliency_abs is True and cfg.epochs == 3
+
+
+def test_hashes_follow_numbers_not_labels():
+    a = C.resolve("params/mnist/asgt.yaml", preset="smoke")
+    b = C.resolve("params/mnist/asgt.yaml", preset="smoke", overrides={"name": "renamed"})
+    c = C.resolve("params/mnist/asgt.yaml", preset="smoke", overrides={"k": 0.31})
+    d = C.resolve("params/mnist/asgt.yaml", preset="smoke", overrides={"eval_eps": [0.0, 0.2]})
+    assert a.run_hash("mnist") == b.run_hash("mnist") != c.run_hash("mnist")
+    assert a.run_hash("mnist") != a.run_hash("other-source")
+    assert a.train_hash("mnist") == d.train_hash("mnist") and a.run_hash("mnist") != d.run_hash("mnist")
+    assert a.train_hash("mnist") != c.train_hash("mnist")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"k": 1.5}, r"k=1.5 is outside \(0, 1\)"),
+    ({"k": 0}, r"k=0.0 is outside \(0, 1\)"),
+    ({"lam": -1}, "lam=-1.0 is negative"),
+    ({"eps_train": -0.1}, "eps_train=-0.1 is negative"),
+    ({"eval_eps": [0.1, -0.2]}, "negative ε"),
+    ({"method": "pgd-at"}, "method 'pgd-at' is unknown; allowed values: st, sgt, at-fgsm, sga, asgt, asgt-code"),
+    ({"dataset": "imagenet"}, "dataset 'imagenet' is unknown; allowed values: mnist, cifar10"),
+    ({"epochs": "many"}, "key 'epochs' has value 'many', which is not a valid integer"),
+    ({"epochs": 2.5}, "key 'epochs' has value 2.5, which is not a valid integer"),
+    ({"lr": [1, 2]}, "key 'lr'"),
+    ({"learning_rate": 0.1}, "key 'learning_rate' is unknown; allowed keys: dataset, method"),
+])
+def test_bad_parameters_name_key_and_fix(raw, message):
+    spec = {"dataset": "mnist", "method": "asgt", **raw}
+    with pytest.raises(C.ConfigError, match=message):
+        C.resolve(spec)
+
+
+def test_unknown_preset_is_named():
+    with pytest.raises(C.ConfigError, match="preset 'huge' is unknown; allowed values: smoke, quick, paper"):
+        C.resolve("params/mnist/st.yaml", preset="huge")
+
+
+def test_bad_yaml_file_names_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: mnist\nmethod: sgt\nkk: 0.3\n")
+    with pytest.raises(C.ConfigError, match=rf"{bad}: key 'kk' is unknown"):
+        C.resolve(bad)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("dataset: [mnist\n")
+    with pytest.raises(C.ConfigError, match=rf"{broken}: not valid YAML"):
+        C.resolve(broken)
+    with pytest.raises(C.ConfigError, match="no such parameter file"):
+        C.resolve(tmp_path / "missing.yaml")
+    missing_method = tmp_path / "nomethod.yaml"
+    missing_method.write_text("dataset: mnist\n")
+    with pytest.raises(C.ConfigError, match="key 'method' is missing"):
+        C.resolve(missing_method)
+
+
+def test_preset_may_not_change_the_algorithm(tmp_path):
+    (tmp_path / "datasets.yaml").write_text((C.default_params_dir() / "datasets.yaml").read_text())
+    (tmp_path / "presets.yaml").write_text("fast:\n  mnist:\n    k: 0.9\n")
+    with pytest.raises(C.ConfigError, match="key 'k' is unknown; allowed keys: epochs"):
+        C.resolve({"dataset": "mnist", "method": "sgt"}, preset="fast", params_dir=tmp_path)
+
+
+def test_set_assignments_are_yaml_typed():
+    assert C.parse_assignments(["k=0.5", "eval_eps=[0, 0.1]", "name=x"]) == {"k": 0.5, "eval_eps": [0, 0.1],
+                                                                            "name": "x"}
+    with pytest.raises(C.ConfigError, match="not of the form key=value"):
+        C.parse_assignments(["k0.5"])

@@ -1,0 +1,190 @@
+"""Training, evaluation sweep, the cached runner, storage safety and the CLI."""
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from asgt_lib import cli, config as C, experiment, storage
+from asgt_lib.evaluate import attack_fn, robustness_curve
+from asgt_lib.models import build_model
+from asgt_lib.train import train
+
+
+def smoke(method="st", dataset="mnist", **overrides):
+    return C.resolve({"dataset": dataset, "method": method}, preset="smoke", overrides=overrides)
+
+
+# --------------------------------------------------------------------------- training
+def test_training_is_deterministic_and_learns(mnist_sample):
+    train_split, test = mnist_sample
+    cfg = C.resolve({"dataset": "mnist", "method": "sgt"}, preset="smoke",
+                    overrides={"epochs": 3, "width": 0.125, "batch_size": 50})
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(cfg.seed)
+        model = build_model("mnist", "alexnet", cfg.width)
+        history = train(model, train_split.x, train_split.y, cfg, progress=False)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+    assert history[-1]["loss"] < history[0]["loss"] and {"ce", "kl"} <= set(history[0])
+    assert (model(test.x).argmax(1) == test.y).float().mean() > 0.3
+
+
+def test_diverging_training_stops_with_a_clear_error(mnist_sample):
+    train_split, _ = mnist_sample
+    cfg = C.resolve({"dataset": "mnist", "method": "st"}, preset="smoke", overrides={"lr": 1e6, "epochs": 2})
+    torch.manual_seed(0)
+    with pytest.raises(FloatingPointError, match="not finite.*lower lr"):
+        train(build_model("mnist", "alexnet", 0.125), train_split.x, train_split.y, cfg, progress=False)
+
+
+# --------------------------------------------------------------------------- evaluation sweep
+def test_incremental_sweep_is_monotone_and_never_above_the_full_sweep(trained_alexnet, mnist_sample):
+    _, test = mnist_sample
+    cfg = smoke(pgd_steps=5, mifgsm_steps=5)
+    attacks = {name: attack_fn(name, cfg) for name in ("fgsm", "pgd", "mifgsm")}
+    grid = [0.0, 0.05, 0.1, 0.2, 0.3]
+    inc = robustness_curve(trained_alexnet, test.x, test.y, attacks, grid, incremental=True)
+    full = robustness_curve(trained_alexnet, test.x, test.y, attacks, grid, incremental=False)
+    merged = inc.merge(full, on=["attack", "eps"], suffixes=("_inc", "_full"))
+    assert (merged.accuracy_inc <= merged.accuracy_full + 1e-9).all()
+    for _, curve in inc.groupby("attack"):
+        assert curve.accuracy.is_monotonic_decreasing
+    assert inc[inc.eps == 0].accuracy.nunique() == 1 and inc[inc.eps == 0].accuracy.iloc[0] > 0.8
+    assert inc.n_attacked.sum() < full.n_attacked.sum()  # the point of the incremental sweep
+
+
+# --------------------------------------------------------------------------- runner and caching
+def test_run_writes_a_tidy_table_and_is_cached(tmp_path, data_dir):
+    cfg = smoke("asgt")
+    first = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    table = first.robustness
+    assert list(table.columns[:13]) == experiment.RESULT_COLUMNS
+    assert set(table.attack) == {"fgsm", "pgd", "mifgsm"} and sorted(set(table.eps)) == list(cfg.eval_eps)
+    assert (table.dataset == "mnist").all() and (table.data_source == "mnist").all()
+    assert not first.cached and first.metrics["provenance"]["torch"].startswith("2.14.1")
+    assert set(first.saliency()) == {"index", "x", "y", "pred", "saliency"}
+    again = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    assert again.cached and again.run_dir == first.run_dir
+    pd.testing.assert_frame_equal(again.robustness, table)
+
+
+def test_changed_eval_parameter_re_evaluates_without_retraining(tmp_path, data_dir):
+    base = experiment.run(smoke("st"), data_dir, tmp_path, progress=False)
+    changed = experiment.run(smoke("st", eval_eps=[0.0, 0.25]), data_dir, tmp_path, progress=False)
+    assert changed.run_dir != base.run_dir and sorted(set(changed.robustness.eps)) == [0.0, 0.25]
+    assert changed.metrics["train_cached"] and not base.metrics["train_cached"]
+    retrained = experiment.run(smoke("sgt", k=0.5), data_dir, tmp_path, progress=False)
+    assert not retrained.metrics["train_cached"]
+
+
+def test_a_run_killed_half_way_leaves_nothing_that_looks_finished(tmp_path, data_dir, monkeypatch):
+    cfg = smoke("st")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed during evaluation")
+
+    monkeypatch.setattr(experiment, "robustness_curve", crash)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(cfg, data_dir, tmp_path, progress=False)
+    assert experiment.collect(tmp_path, "smoke").empty
+    assert not list((tmp_path / "smoke").rglob("manifest.json"))
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name]  # staging cleaned up
+    monkeypatch.undo()
+    result = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    assert result.metrics["train_cached"]  # the checkpoint finished before the crash and is reused
+
+
+def test_altered_results_file_is_detected_and_recomputed(tmp_path, data_dir):
+    first = experiment.run(smoke("st"), data_dir, tmp_path, progress=False)
+    csv = first.run_dir / "robustness.csv"
+    csv.write_text(csv.read_text().replace("0.1", "0.9"))
+    with pytest.raises(storage.CorruptFileError, match="checksum differs"):
+        experiment.load_result(first.run_dir)
+    with pytest.warns(RuntimeWarning, match="recomputed"):
+        again = experiment.run(smoke("st"), data_dir, tmp_path, progress=False)
+    assert not again.cached
+    pd.testing.assert_frame_equal(again.robustness, first.robustness)
+
+
+def test_truncated_checkpoint_is_detected_and_retrained(tmp_path, data_dir):
+    cfg = smoke("st")
+    first = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    ckpt = experiment.checkpoint_dir_for(cfg, "mnist", tmp_path) / "model.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.warns(RuntimeWarning, match="recomputed"):  # a new evaluation needs the weights
+        again = experiment.run(smoke("st", eval_eps=[0.0, 0.2]), data_dir, tmp_path, progress=False)
+    assert not again.metrics["train_cached"]
+    assert torch.equal(again.saliency()["saliency"], first.saliency()["saliency"])  # retrained bit for bit
+
+
+def test_pickled_checkpoint_is_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    evil = tmp_path / "model.safetensors"
+    evil.write_bytes(pickle.dumps({"weight": Payload()}))
+    torch.save({"weight": torch.zeros(1)}, tmp_path / "torch.pt")
+    for path in (evil, tmp_path / "torch.pt"):
+        with pytest.raises(storage.CorruptFileError, match="never unpickled"):
+            storage.load_checkpoint(build_model("mnist", "alexnet", 0.125), path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_collect_concatenates_finished_runs(tmp_path, data_dir):
+    for method in ("st", "sgt"):
+        experiment.run(smoke(method), data_dir, tmp_path, progress=False)
+    table = experiment.collect(tmp_path, "smoke")
+    assert set(table.name) == {"st", "sgt-k0.3"} and len(experiment.finished_runs(tmp_path, "smoke")) == 2
+
+
+# --------------------------------------------------------------------------- command line
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+@pytest.mark.parametrize("method", ["st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code"])
+def test_cli_smoke_run_for_every_dataset_and_method(tmp_path, capsys, dataset, method):
+    code = cli.main(["run", "--dataset", dataset, "--method", method, "--preset", "smoke",
+                     "--results-dir", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "clean accuracy" in out and "pgd" in out
+    table = experiment.collect(tmp_path, "smoke")
+    assert set(table.method) == {method} and set(table.dataset) == {dataset}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "pgd-at"], "method 'pgd-at' is unknown"),
+    (["--method", "sgt", "--k", "1.5"], r"k=1.5 is outside \(0, 1\)"),
+    (["--method", "sgt", "--lam", "-1"], "lam=-1.0 is negative"),
+    (["--method", "asgt", "--set", "eps_train=-0.1"], "eps_train=-0.1 is negative"),
+    (["--method", "asgt", "--set", "eval_eps=[0, -0.1]"], "negative ε"),
+    (["--method", "asgt", "--preset", "huge"], "preset 'huge' is unknown"),
+    (["--method", "asgt", "--set", "epochz=3"], "key 'epochz' is unknown"),
+    (["--method", "asgt", "--data-dir", "/nonexistent"], "mnist data not found. Looked in: /nonexistent"),
+])
+def test_cli_bad_input_exits_2_with_one_message_and_writes_nothing(tmp_path, capsys, args, message):
+    code = cli.main(["run", "--dataset", "mnist", "--preset", "smoke", "--results-dir", str(tmp_path / "r"),
+                     "--quiet", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("asgt: error: ") and len(err.strip().splitlines()) == 1
+    assert __import__("re").search(message, err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_params_prints_the_resolved_configuration(capsys):
+    assert cli.main(["params", "--params", "params/cifar10/sgt-k0.2.yaml", "--preset", "paper"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["k"] == 0.2 and shown["epochs"] == 100 and shown["lr"] == 1e-4
+
+
+def test_module_entry_point_runs(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "asgt_lib", "params", "--dataset", "mnist", "--method", "st"],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0 and json.loads(out.stdout)["method"] == "st"
