@@ -74,6 +74,12 @@ def plan(
                 jobs.append(Job(f, cfg, run_dir_for(cfg, source, results_dir), nb))
     if not jobs:
         raise C.ConfigError(f"no run files match datasets={datasets} only={only} in {params_dir or 'params/'}")
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        if job.notebook in seen and seen[job.notebook] != job.run_file:
+            raise C.ConfigError(f"{job.run_file} and {seen[job.notebook]} both resolve to the run name "
+                                f"'{job.config.label}'; give one of them a distinct `name:`")
+        seen[job.notebook] = job.run_file
     return jobs
 
 

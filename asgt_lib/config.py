@@ -332,6 +332,16 @@ def run_files(dataset: str | None = None, params_dir: Path | None = None) -> lis
     return sorted(p for d in datasets for p in (params_dir / d).glob("*.yaml"))
 
 
+def spec_from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The run parameters among a notebook's variables (what papermill injected from ``-f`` and ``-p``).
+
+    Every field of RunConfig that is set (not None) is taken, except ``seed`` and ``preset``, which
+    :func:`resolve` takes as arguments.
+    """
+    return {key: namespace[key] for key in FIELD_NAMES
+            if key not in ("seed", "preset") and namespace.get(key) is not None}
+
+
 def parse_assignments(items: list[str] | None) -> dict[str, Any]:
     """``["k=0.5", "eval_eps=[0,0.1]"]`` -> dict, YAML-typed (then cast by :func:`resolve`)."""
     out: dict[str, Any] = {}

@@ -220,18 +220,31 @@ def _git(*args: str) -> str | None:
         return None
 
 
+def run_dirs(results_dir: Path | None = None, preset: str | None = None) -> list[Path]:
+    """Finished, verified run directories under ``results_dir`` (optionally one preset), sorted.
+
+    Staging directories (hidden, ``.partial``) are never considered, even if a kill left a manifest in one.
+    """
+    results_dir = Path(results_dir or default_results_dir())
+    root = results_dir / preset if preset else results_dir
+    if not root.is_dir():
+        return []
+    found = []
+    for table in sorted(root.rglob("robustness.csv")):
+        relative = table.parent.relative_to(root).parts
+        if "checkpoints" in relative or any(part.startswith(".") for part in relative):
+            continue
+        if is_finished(table.parent):
+            found.append(table.parent)
+    return found
+
+
 def collect(results_dir: Path | None = None, preset: str | None = None) -> pd.DataFrame:
     """Every finished run's robustness table under ``results_dir`` (optionally one preset), concatenated."""
-    results_dir = Path(results_dir or default_results_dir())
-    roots = [results_dir / preset] if preset else [p for p in results_dir.iterdir() if p.name != "checkpoints"]
-    tables = [pd.read_csv(m.parent / "robustness.csv")
-              for root in roots if root.is_dir() for m in sorted(root.rglob("manifest.json"))
-              if is_finished(m.parent)]
+    tables = [pd.read_csv(d / "robustness.csv") for d in run_dirs(results_dir, preset)]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
 def finished_runs(results_dir: Path | None = None, preset: str | None = None) -> list[RunResult]:
     """Every finished run under ``results_dir`` (optionally one preset), loaded."""
-    results_dir = Path(results_dir or default_results_dir())
-    root = results_dir / preset if preset else results_dir
-    return [load_result(m.parent) for m in sorted(root.rglob("robustness.csv")) if is_finished(m.parent)]
+    return [load_result(d) for d in run_dirs(results_dir, preset)]

@@ -78,7 +78,8 @@ def staging_dir(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    _remove_orphans(final)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".partial", dir=final.parent))
     try:
         yield stage
         write_manifest(stage)
@@ -90,6 +91,24 @@ def staging_dir(final: Path) -> Iterator[Path]:
         _fsync_dir(final.parent)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_orphans(final: Path) -> None:
+    """Delete staging directories of ``final`` left by processes that no longer exist (a killed run)."""
+    for stale in final.parent.glob(f".{final.name}.*.partial"):
+        pid = stale.name[len(final.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_manifest(folder: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,26 @@ def _data_dir() -> Path:
     return Path(env) if env else ROOT.parent / "shared" / "data"
 
 
+def pytest_configure(config):
+    """Settings that subprocesses (batch workers, papermill kernels) inherit: real data, no downloads, and one
+    shared cache of the decoded CIFAR-10 JPEG copy."""
+    os.environ.setdefault("ASGT_DATA_DIR", str(_data_dir()))
+    os.environ.setdefault("ASGT_CACHE_DIR", str(Path(tempfile.gettempdir()) / "asgt-test-cache"))
+    os.environ["ASGT_DOWNLOAD"] = "0"
+
+
+@pytest.fixture(scope="session")
+def smoke_batch(tmp_path_factory, data_dir) -> Path:
+    """The whole smoke grid, executed once through papermill (2 jobs, 1 thread each): results/ and notebooks/."""
+    from asgt_lib.batch import run_batch
+
+    root = tmp_path_factory.mktemp("smoke-batch")
+    code = run_batch(preset="smoke", jobs=2, data_dir=data_dir, results_dir=root / "results",
+                     notebooks_dir=root / "notebooks", progress=False)
+    assert code == 0, "the smoke batch failed"
+    return root
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = _data_dir()
@@ -31,7 +52,6 @@ def data_dir() -> Path:
 def _isolated_env(tmp_path_factory, monkeypatch):
     """Every test gets its own results and cache folders and never downloads."""
     monkeypatch.setenv("ASGT_DATA_DIR", str(_data_dir()))
-    monkeypatch.setenv("ASGT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("ASGT_DOWNLOAD", "0")
     monkeypatch.setenv("ASGT_RESULTS_DIR", str(tmp_path_factory.mktemp("results")))
 

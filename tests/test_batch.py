@@ -1,0 +1,120 @@
+"""The batch: determinism from scratch, SIGKILL at random points, resumption, failure reporting."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from asgt_lib import batch, config as C, experiment, storage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tables(results: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(results)): p.read_bytes() for p in results.rglob("robustness.csv")
+            if not any(part.startswith(".") for part in p.relative_to(results).parts)}
+
+
+def test_smoke_batch_covers_the_grid_and_keeps_every_notebook(smoke_batch):
+    table = experiment.collect(smoke_batch / "results", "smoke")
+    assert len(experiment.run_dirs(smoke_batch / "results", "smoke")) == 14
+    assert set(table.name) == {"st", "sgt-k0.3", "sgt-k0.5", "sgt-k0.1", "sgt-k0.2", "at-fgsm", "sga-k0.3",
+                               "sga-k0.1", "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1"}
+    notebooks = sorted((smoke_batch / "notebooks" / "smoke").glob("*.ipynb"))
+    assert len(notebooks) == 14 and not [n for n in notebooks if "FAILED" in n.name]
+    assert "clean accuracy" in (smoke_batch / "notebooks" / "smoke" / "mnist-asgt-k0.3-seed0.ipynb").read_text()
+
+
+def test_two_smoke_batches_from_scratch_are_bit_identical(smoke_batch, tmp_path, data_dir):
+    code = batch.run_batch(preset="smoke", jobs=2, data_dir=data_dir, results_dir=tmp_path / "results",
+                           notebooks_dir=tmp_path / "notebooks", progress=False)
+    assert code == 0
+    first, second = _tables(smoke_batch / "results"), _tables(tmp_path / "results")
+    assert len(first) == 14 and first == second
+    weights = lambda root: {p.parent.name: p.read_bytes() for p in (root / "checkpoints").rglob("*.safetensors")}
+    assert weights(smoke_batch / "results") == weights(tmp_path / "results")
+
+
+def test_rerun_skips_finished_runs(smoke_batch, capsys, data_dir):
+    code = batch.run_batch(preset="smoke", jobs=1, data_dir=data_dir, results_dir=smoke_batch / "results",
+                           notebooks_dir=smoke_batch / "notebooks", progress=False)
+    assert code == 0 and "14 already finished, 0 to execute" in capsys.readouterr().out
+
+
+def _stamps(results: Path) -> dict[Path, tuple[int, int]]:
+    return {d: ((d / storage.MANIFEST).stat().st_ino, (d / storage.MANIFEST).stat().st_mtime_ns)
+            for d in experiment.run_dirs(results, "smoke")}
+
+
+def test_sigkill_at_random_points_never_corrupts_and_never_recomputes(tmp_path, data_dir):
+    results, notebooks = tmp_path / "results", tmp_path / "notebooks"
+    cmd = [sys.executable, "-m", "asgt_lib", "batch", "--preset", "smoke", "--dataset", "mnist", "--quiet",
+           "--results-dir", str(results), "--notebooks-dir", str(notebooks), "--data-dir", str(data_dir)]
+    rng, seen = random.Random(0), {}
+    for attempt in range(4):
+        proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(3.0, 14.0))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(1.0)  # orphaned kernels notice their parent is gone
+        now = _stamps(results)
+        for run_dir, stamp in seen.items():
+            assert now.get(run_dir) == stamp, f"attempt {attempt}: finished run {run_dir.name} was redone"
+        for run_dir in now:  # whatever looks finished verifies
+            storage.verify_dir(run_dir)
+        seen.update(now)
+    assert len(seen) < 7, "the kills came too late to interrupt anything"
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = _stamps(results)
+    assert len(final) == 7 and all(final[d] == s for d, s in seen.items())
+    assert len(list((notebooks / "smoke").glob("*.ipynb"))) == 7
+    assert not list(results.rglob("*.partial")), "a staging directory of a killed run was left behind"
+
+
+def test_a_failing_run_is_named_with_its_notebook_and_the_others_finish(tmp_path, data_dir, capsys):
+    params = tmp_path / "params"
+    (params / "mnist").mkdir(parents=True)
+    for name in ("datasets.yaml", "presets.yaml"):
+        (params / name).write_text((C.default_params_dir() / name).read_text())
+    (params / "mnist" / "st.yaml").write_text("dataset: mnist\nmethod: st\n")
+    (params / "mnist" / "sgt.yaml").write_text("dataset: mnist\nmethod: sgt\n")
+    (params / "mnist" / "diverges.yaml").write_text("dataset: mnist\nmethod: st\nname: diverges\nlr: 1.0e+6\n")
+    code = batch.run_batch(preset="smoke", datasets=["mnist"], jobs=1, data_dir=data_dir, params_dir=params,
+                           results_dir=tmp_path / "results", notebooks_dir=tmp_path / "nb", progress=False)
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "run mnist/diverges/seed0 failed" in captured.err and "FAILED.ipynb" in captured.err
+    assert "not finite" in captured.err  # the loss is NaN
+    assert (tmp_path / "nb" / "smoke" / "mnist-diverges-seed0.FAILED.ipynb").is_file()
+    assert len(experiment.run_dirs(tmp_path / "results", "smoke")) == 2  # the other runs finished
+
+
+def test_two_run_files_with_one_name_are_refused(tmp_path, data_dir):
+    params = tmp_path / "params"
+    (params / "mnist").mkdir(parents=True)
+    for name in ("datasets.yaml", "presets.yaml"):
+        (params / name).write_text((C.default_params_dir() / name).read_text())
+    (params / "mnist" / "a.yaml").write_text("dataset: mnist\nmethod: st\n")
+    (params / "mnist" / "b.yaml").write_text("dataset: mnist\nmethod: st\nlr: 0.5\n")
+    with pytest.raises(C.ConfigError, match="both resolve to the run name 'st'; give one of them a distinct"):
+        batch.plan("smoke", ["mnist"], data_dir=data_dir, params_dir=params, results_dir=tmp_path / "r")
+
+
+def test_bad_run_file_stops_the_batch_before_anything_runs(tmp_path, data_dir):
+    params = tmp_path / "params"
+    (params / "mnist").mkdir(parents=True)
+    for name in ("datasets.yaml", "presets.yaml"):
+        (params / name).write_text((C.default_params_dir() / name).read_text())
+    (params / "mnist" / "ok.yaml").write_text("dataset: mnist\nmethod: st\n")
+    (params / "mnist" / "typo.yaml").write_text("dataset: mnist\nmethod: sgt\nlamda: 1.0\n")
+    with pytest.raises(C.ConfigError, match=r"typo.yaml: key 'lamda' is unknown"):
+        batch.run_batch(preset="smoke", datasets=["mnist"], data_dir=data_dir, params_dir=params,
+                        results_dir=tmp_path / "results", notebooks_dir=tmp_path / "nb", progress=False)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "nb").exists()
