@@ -118,3 +118,16 @@ def test_bad_run_file_stops_the_batch_before_anything_runs(tmp_path, data_dir):
         batch.run_batch(preset="smoke", datasets=["mnist"], data_dir=data_dir, params_dir=params,
                         results_dir=tmp_path / "results", notebooks_dir=tmp_path / "nb", progress=False)
     assert not (tmp_path / "results").exists() and not (tmp_path / "nb").exists()
+
+
+def test_snakemake_workflow_runs_the_grid_locally_and_resumes(tmp_path, data_dir):
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-j", "2", "--quiet", "--directory", str(ROOT),
+           "--snakefile", str(ROOT / "Snakefile"), "--config", "preset=smoke", "datasets=mnist", "only=st,asgt",
+           f"results_dir={tmp_path / 'results'}", f"notebooks_dir={tmp_path / 'nb'}", f"data_dir={data_dir}"]
+    first = subprocess.run(cmd, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert sorted(p.name for p in (tmp_path / "nb" / "smoke").glob("*.ipynb")) == [
+        "mnist-asgt-k0.3-seed0.ipynb", "mnist-st-seed0.ipynb"]
+    assert len(experiment.run_dirs(tmp_path / "results", "smoke")) == 2
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
