@@ -46,6 +46,15 @@ def test_rerun_skips_finished_runs(smoke_batch, capsys, data_dir):
     assert code == 0 and "14 already finished, 0 to execute" in capsys.readouterr().out
 
 
+def _params_dir(tmp_path: Path) -> Path:
+    """A params folder with the real datasets.yaml and presets.yaml and an empty mnist/ for test run files."""
+    params = tmp_path / "params"
+    (params / "mnist").mkdir(parents=True)
+    for name in ("datasets.yaml", "presets.yaml"):
+        (params / name).write_text((C.default_params_dir() / name).read_text())
+    return params
+
+
 def _stamps(results: Path) -> dict[Path, tuple[int, int]]:
     return {d: ((d / storage.MANIFEST).stat().st_ino, (d / storage.MANIFEST).stat().st_mtime_ns)
             for d in experiment.run_dirs(results, "smoke")}
@@ -79,10 +88,7 @@ def test_sigkill_at_random_points_never_corrupts_and_never_recomputes(tmp_path, 
 
 
 def test_a_failing_run_is_named_with_its_notebook_and_the_others_finish(tmp_path, data_dir, capsys):
-    params = tmp_path / "params"
-    (params / "mnist").mkdir(parents=True)
-    for name in ("datasets.yaml", "presets.yaml"):
-        (params / name).write_text((C.default_params_dir() / name).read_text())
+    params = _params_dir(tmp_path)
     (params / "mnist" / "st.yaml").write_text("dataset: mnist\nmethod: st\n")
     (params / "mnist" / "sgt.yaml").write_text("dataset: mnist\nmethod: sgt\n")
     (params / "mnist" / "diverges.yaml").write_text("dataset: mnist\nmethod: st\nname: diverges\nlr: 1.0e+6\n")
@@ -97,10 +103,7 @@ def test_a_failing_run_is_named_with_its_notebook_and_the_others_finish(tmp_path
 
 
 def test_two_run_files_with_one_name_are_refused(tmp_path, data_dir):
-    params = tmp_path / "params"
-    (params / "mnist").mkdir(parents=True)
-    for name in ("datasets.yaml", "presets.yaml"):
-        (params / name).write_text((C.default_params_dir() / name).read_text())
+    params = _params_dir(tmp_path)
     (params / "mnist" / "a.yaml").write_text("dataset: mnist\nmethod: st\n")
     (params / "mnist" / "b.yaml").write_text("dataset: mnist\nmethod: st\nlr: 0.5\n")
     with pytest.raises(C.ConfigError, match="both resolve to the run name 'st'; give one of them a distinct"):
@@ -108,10 +111,7 @@ def test_two_run_files_with_one_name_are_refused(tmp_path, data_dir):
 
 
 def test_bad_run_file_stops_the_batch_before_anything_runs(tmp_path, data_dir):
-    params = tmp_path / "params"
-    (params / "mnist").mkdir(parents=True)
-    for name in ("datasets.yaml", "presets.yaml"):
-        (params / name).write_text((C.default_params_dir() / name).read_text())
+    params = _params_dir(tmp_path)
     (params / "mnist" / "ok.yaml").write_text("dataset: mnist\nmethod: st\n")
     (params / "mnist" / "typo.yaml").write_text("dataset: mnist\nmethod: sgt\nlamda: 1.0\n")
     with pytest.raises(C.ConfigError, match=r"typo.yaml: key 'lamda' is unknown"):
