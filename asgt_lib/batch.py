@@ -29,6 +29,11 @@ def default_notebooks_dir() -> Path:
     return Path(env) if env else ROOT / "book" / "runs"
 
 
+def notebook_name(dataset: str, label: str, seed: int) -> str:
+    """The file name of a run's executed notebook (the book links to it by this name)."""
+    return f"{dataset}-{label}-seed{seed}.ipynb"
+
+
 @dataclass(frozen=True)
 class Job:
     run_file: Path
@@ -70,7 +75,7 @@ def plan(
         for seed in C.preset_seeds(preset, dataset, params_dir):
             for f in files:
                 cfg = C.resolve(f, preset, seed, params_dir=params_dir)
-                nb = notebooks_dir / f"{cfg.dataset}-{cfg.label}-seed{cfg.seed}.ipynb"
+                nb = notebooks_dir / notebook_name(cfg.dataset, cfg.label, cfg.seed)
                 jobs.append(Job(f, cfg, run_dir_for(cfg, source, results_dir), nb))
     if not jobs:
         raise C.ConfigError(f"no run files match datasets={datasets} only={only} in {params_dir or 'params/'}")
@@ -111,9 +116,23 @@ def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | No
             os.replace(partial, failed)
         reason = str(exc).strip().splitlines()
         return job.title, time.perf_counter() - start, f"{reason[-1] if reason else exc!r} (notebook: {failed})"
+    _retitle(partial, f"Run: {job.config.dataset} · {job.config.label} · seed {job.config.seed} "
+                      f"({job.config.preset})")
     os.replace(partial, job.notebook)
     failed.unlink(missing_ok=True)
     return job.title, time.perf_counter() - start, None
+
+
+def _retitle(notebook: Path, title: str) -> None:
+    """Give an executed run notebook its own first heading (the book's sidebar shows it)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            cell.source = f"# {title}" + cell.source[cell.source.index("\n"):] if "\n" in cell.source else f"# {title}"
+            break
+    nbformat.write(nb, notebook)
 
 
 def run_batch(

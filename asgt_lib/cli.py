@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--notebooks-dir", type=Path, default=None,
                        help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
     _common(batch)
+
+    book = sub.add_parser("book", help="run the batch of a preset (cached), then build the Jupyter Book (_build/html)")
+    book.add_argument("--jobs", type=int, default=1, help="runs executed in parallel (default 1)")
+    book.add_argument("--notebooks-dir", type=Path, default=None,
+                      help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
+    book.add_argument("--output", type=Path, default=None, help="folder that receives _build/ (default: the checkout)")
+    book.add_argument("--no-batch", action="store_true", help="build from the finished runs only")
+    _common(book)
     return parser
 
 
@@ -120,6 +128,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_book(args: argparse.Namespace) -> int:
+    from .book import build
+
+    return build(name=args.preset, results=args.results_dir, notebooks=args.notebooks_dir, output=args.output,
+                 batch=not args.no_batch, jobs=args.jobs, data_dir=args.data_dir, params_dir=args.params_dir,
+                 device=args.device)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "download", False):
@@ -127,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "data_dir", None) is None and hasattr(args, "data_dir"):
         args.data_dir = default_data_dir()
     try:
-        return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch}[args.command](args)
+        return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch, "book": cmd_book}[args.command](args)
     except (C.ConfigError, DataNotFoundError, ValueError, FloatingPointError) as exc:
         print(f"asgt: error: {exc}", file=sys.stderr)
         return 2

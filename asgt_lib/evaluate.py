@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .attacks import get_attack
 from .config import RunConfig

@@ -6,7 +6,7 @@ import time
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import RunConfig
 from .methods import MethodParams, get_method

@@ -1,0 +1,301 @@
+"""The Jupyter Book: where its pages find their numbers, and ``asgt book`` (batch, then ``jupyter-book build``).
+
+The pages (``book/*.ipynb``) read three environment variables, all resolved here so that every page agrees:
+
+* ``ASGT_PRESET`` (default ``smoke``): which preset's runs the figures and tables show;
+* ``ASGT_RESULTS_DIR`` (default ``results/`` of this checkout; a relative path is taken from the checkout's
+  root, not from the notebook's working directory);
+* ``ASGT_NOTEBOOKS_DIR`` (default ``book/runs``): where ``asgt batch`` keeps the executed run notebooks.
+
+The book renders the run notebooks of ``book/runs/<preset>/`` as pages (never executing them). When the
+notebooks were written elsewhere, :func:`build` copies them there first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PRESET = "smoke"
+#: Where the book's sources keep the run notebooks (relative to the source root), one folder per preset.
+RUNS_SUBDIR = Path("book") / "runs"
+#: The files and folders that make up the book's sources (copied by :func:`stage_sources`).
+SOURCE_FILES = ("_config.yml", "_toc.yml")
+SOURCE_DIRS = ("book",)
+
+
+# --------------------------------------------------------------------------- what the pages read
+def _resolve(path: str | os.PathLike, root: Path = ROOT) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (root / p)
+
+
+def preset() -> str:
+    """``$ASGT_PRESET``, else ``smoke``."""
+    return os.environ.get("ASGT_PRESET") or DEFAULT_PRESET
+
+
+def results_dir() -> Path:
+    """``$ASGT_RESULTS_DIR`` (relative: from the checkout's root), else ``<root>/results``."""
+    return _resolve(os.environ.get("ASGT_RESULTS_DIR") or "results")
+
+
+def notebooks_dir() -> Path:
+    """``$ASGT_NOTEBOOKS_DIR`` (relative: from the checkout's root), else ``<root>/book/runs``."""
+    return _resolve(os.environ.get("ASGT_NOTEBOOKS_DIR") or RUNS_SUBDIR)
+
+
+def is_paper_protocol(name: str) -> bool:
+    return name == "paper"
+
+
+def preset_banner(name: str) -> str:
+    """The MyST admonition every page shows first: which preset, and whether that is the paper's protocol."""
+    if is_paper_protocol(name):
+        return (":::{note}\nThese numbers come from the preset `paper`: the paper's protocol (Table 1 "
+                "hyper-parameters, full test sets, five seeds).\n:::\n")
+    return (f":::{{warning}}\nThese numbers come from the preset `{name}`, **not the paper's protocol**: "
+            f"narrower networks, a few epochs, subsets of the data and fewer seeds. They show that the pipeline "
+            f"runs end to end; they do not measure the methods. Rebuild with `make book PRESET=paper` for the "
+            f"paper's protocol.\n:::\n")
+
+
+def run_page(notebook: Path | str, name: str) -> str:
+    """The book document (relative to a page in ``book/``) that renders a run notebook of preset ``name``."""
+    return f"runs/{name}/{Path(notebook).name}"
+
+
+# --------------------------------------------------------------------------- building
+def stage_sources(dest: Path, source: Path = ROOT) -> Path:
+    """Copy the book's sources (config, toc, ``book/`` without run notebooks) into ``dest``; return ``dest``."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in SOURCE_FILES:
+        shutil.copy2(source / name, dest / name)
+    ignore = shutil.ignore_patterns("runs", ".ipynb_checkpoints", "__pycache__", "_build")
+    for name in SOURCE_DIRS:
+        shutil.copytree(source / name, dest / name, ignore=ignore, dirs_exist_ok=True)
+    return dest
+
+
+def sync_run_notebooks(name: str, notebooks: Path, source: Path = ROOT) -> Path:
+    """Make ``<source>/book/runs/<name>/`` hold exactly the finished run notebooks of ``notebooks/<name>/``.
+
+    Nothing is copied when the two are the same folder (the default). Failed and partial notebooks are
+    left out: the book renders only runs that finished.
+    """
+    src = Path(notebooks) / name
+    dst = Path(source) / RUNS_SUBDIR / name
+    if not src.is_dir():
+        raise FileNotFoundError(f"no run notebooks in {src}: run `asgt batch --preset {name}` first")
+    if src.resolve() == dst.resolve():
+        return dst
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for nb in sorted(src.glob("*.ipynb")):
+        if not nb.name.startswith(".") and not nb.name.endswith(".FAILED.ipynb"):
+            shutil.copy2(nb, dst / nb.name)
+    return dst
+
+
+def build_env(name: str, results: Path, notebooks: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(ASGT_PRESET=name, ASGT_RESULTS_DIR=str(Path(results).resolve()),
+               ASGT_NOTEBOOKS_DIR=str(Path(notebooks).resolve()))
+    env.pop("MPLBACKEND", None)  # the kernel's inline backend must draw: an Agg backend drops glued figures
+    return env
+
+
+def jupyter_book_command(source: Path, output: Path | None = None, strict: bool = True) -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(source), "--builder", "html"]
+    if output is not None:
+        cmd += ["--path-output", str(output)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    return cmd
+
+
+def build(
+    name: str | None = None,
+    results: Path | None = None,
+    notebooks: Path | None = None,
+    source: Path = ROOT,
+    output: Path | None = None,
+    batch: bool = True,
+    jobs: int = 1,
+    data_dir: Path | None = None,
+    params_dir: Path | None = None,
+    device: str | None = None,
+    strict: bool = True,
+) -> int:
+    """Run the batch of ``name`` (cached runs are skipped), then build the book to ``<output>/_build/html``.
+
+    ``output`` defaults to ``source``, so ``_build/html`` of the checkout. Returns 0 on success, the batch's
+    or jupyter-book's non-zero exit status otherwise.
+    """
+    name = name or preset()
+    results = Path(results) if results is not None else results_dir()
+    notebooks = Path(notebooks) if notebooks is not None else notebooks_dir()
+    if batch:
+        from .batch import run_batch
+
+        status = run_batch(preset=name, jobs=jobs, data_dir=data_dir, results_dir=results, params_dir=params_dir,
+                           notebooks_dir=notebooks, device=device, progress=False)
+        if status != 0:
+            print(f"asgt book: the batch of preset {name} failed; the book was not built", file=sys.stderr)
+            return status
+    try:
+        sync_run_notebooks(name, notebooks, source)
+    except FileNotFoundError as exc:
+        print(f"asgt book: {exc}", file=sys.stderr)
+        return 2
+    cmd = jupyter_book_command(source, output, strict)
+    print(f"asgt book [{name}]: {' '.join(cmd)}", flush=True)
+    start = time.perf_counter()
+    status = subprocess.run(cmd, env=build_env(name, results, notebooks), cwd=str(source)).returncode
+    html = Path(output or source) / "_build" / "html"
+    if status != 0:
+        print(f"asgt book: jupyter-book build failed (exit {status}) after {time.perf_counter() - start:.0f} s",
+              file=sys.stderr)
+        return status
+    print(f"asgt book [{name}]: built {html / 'index.html'} in {time.perf_counter() - start:.0f} s", flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- page helpers (shaping, no numbers)
+def _short(v: float) -> str:
+    return f"{v:g}"
+
+
+def params_summary(config: dict) -> str:
+    """One line with the resolved parameters that tell runs apart (model, size, optimisation, method)."""
+    from .config import ADVERSARIAL_METHODS, MASKING_METHODS
+
+    parts = [f"{config['model']} ×{_short(config['width'])}", f"{config['epochs']} ep", f"bs {config['batch_size']}",
+             f"lr {_short(config['lr'])}"]
+    if config["method"] in MASKING_METHODS:
+        parts.append(f"k {_short(config['k'])}, λ {_short(config['lam'])}")
+    if config["method"] in ADVERSARIAL_METHODS:
+        parts.append(f"ε_train {config['eps_train']:.3g} {config['train_attack']}")
+    n_tr, n_te = config.get("n_train_per_class"), config.get("n_test_per_class")
+    parts.append(f"{n_tr or 'all'}/{n_te or 'all'} per class")
+    parts.append(f"PGD {config['pgd_steps']} it.")
+    return " · ".join(parts)
+
+
+def provenance_table(runs, name: str) -> "pd.DataFrame":
+    """One row per run: what it is, its parameters, data source, and where and with what it was computed."""
+    import pandas as pd
+
+    from .batch import notebook_name
+
+    rows = []
+    for r in sorted(runs, key=lambda r: (r.config["dataset"], r.config["method"], r.config["k"], r.config["seed"])):
+        c, m = r.config, r.metrics
+        p = m.get("provenance", {})
+        label = c.get("name") or _label(c)
+        nb = notebook_name(c["dataset"], label, c["seed"])
+        commit = (p.get("git_commit") or "unknown")[:10] + ("+dirty" if p.get("git_dirty") else "")
+        rows.append({"run": nb[:-len(".ipynb")], "notebook": run_page(nb, name), "dataset": c["dataset"],
+                     "method": label, "seed": c["seed"], "parameters": params_summary(c), "data": c["data_label"],
+                     "run hash": c.get("run_hash", ""), "commit": commit, "asgt_lib": p.get("asgt_lib"),
+                     "torch": p.get("torch"), "torchvision": p.get("torchvision"), "python": p.get("python"),
+                     "device": p.get("device"), "wall (s)": round(float(m.get("wall_seconds", float("nan"))), 1)})
+    return pd.DataFrame(rows)
+
+
+def _label(config: dict) -> str:
+    from .config import default_name
+
+    return default_name(config["method"], config["k"])
+
+
+def markdown_table(df, link_column: str = "run", target_column: str = "notebook", columns=None) -> str:
+    """A MyST pipe table of ``df``; ``link_column`` becomes a link to the document in ``target_column``."""
+    columns = [c for c in (columns or df.columns) if c != target_column]
+    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in df.iterrows():
+        cells = [f"[{esc(row[c])}]({row[target_column]})" if c == link_column else esc(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def saliency_maps(runs, dataset: str, names: list[str]) -> dict:
+    """Fig. 6 material: ``{name: maps}`` of the first seed of each run name, all on the same test images.
+
+    Raises ValueError when a run is missing or the runs did not keep maps of the same test images.
+    """
+    import torch
+
+    out = {}
+    for label in names:
+        rs = sorted((r for r in runs if r.config["dataset"] == dataset and (r.config.get("name") or _label(r.config))
+                     == label), key=lambda r: r.config["seed"])
+        if not rs:
+            raise ValueError(f"no finished run of {label} on {dataset}")
+        out[label] = rs[0].saliency()
+    first = next(iter(out.values()))
+    for label, m in out.items():
+        if not torch.equal(m["index"], first["index"]):
+            raise ValueError(f"{label} kept saliency maps of other test images than {names[0]} on {dataset}")
+    return out
+
+
+def require(table, name: str, datasets: tuple[str, ...] = ("mnist", "cifar10")) -> None:
+    """Stop a page with one clear message when the preset's runs are missing."""
+    missing = [d for d in datasets if table.empty or not (table["dataset"] == d).any()]
+    if missing:
+        raise RuntimeError(f"no finished runs of preset {name!r} for {', '.join(missing)} under $ASGT_RESULTS_DIR "
+                           f"(default results/): run `asgt batch --preset {name}` or `asgt book --preset {name}`")
+
+
+def data_label(table, dataset: str) -> str:
+    """The data source label(s) of ``dataset``'s runs, e.g. "CIFAR-10 (JPEG q75 copy)"."""
+    from .data import SOURCE_LABELS
+
+    sources = sorted(set(table.loc[table["dataset"] == dataset, "data_source"]))
+    return " + ".join(SOURCE_LABELS.get(s, s) for s in sources)
+
+
+# --------------------------------------------------------------------------- stored outputs of the pages
+def pages(source: Path = ROOT) -> list[Path]:
+    """The book's own notebooks (figures, tables, checks): every ``book/*.ipynb``."""
+    return sorted((Path(source) / "book").glob("*.ipynb"))
+
+
+def execute_pages(results: Path, name: str = DEFAULT_PRESET, notebooks: Path | None = None,
+                  paths: list[Path] | None = None, timeout: int = 600) -> list[Path]:
+    """Execute the pages in place against ``results`` so their stored outputs are what nbval compares with.
+
+    Run it on the results of a fresh ``smoke`` batch after a change that alters what a page shows, e.g.
+    ``python -c "from asgt_lib.book import execute_pages; execute_pages('/tmp/rs')"``.
+    """
+    import nbclient
+    import nbformat
+
+    env = build_env(name, Path(results), Path(notebooks) if notebooks else notebooks_dir())
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        done = []
+        for page in paths or pages():
+            nb = nbformat.read(page, as_version=4)
+            client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                             resources={"metadata": {"path": str(Path(page).parent)}})
+            client.execute()
+            nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+            nbformat.write(nb, page)
+            done.append(Path(page))
+        return done
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

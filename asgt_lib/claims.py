@@ -1,0 +1,374 @@
+"""Every number the paper states, and how a set of runs is judged against it.
+
+Kinds of claim:
+
+* ``absolute``: an accuracy the paper reports (e.g. ST reaches 27.88 % under FGSM ε=0.25 on MNIST). It can only
+  be compared with runs of the paper's protocol: under any other preset the verdict is ``not comparable`` (the
+  measured value is still shown). Under ``paper`` it is ``reproduced`` when the mean over seeds lies within
+  ``tolerance`` percentage points of the paper's value.
+* ``gain``: a difference in accuracy between two methods, in percentage points. ``bound="approx"`` ("gains of
+  20 %") is reproduced when the measured gain is at least the stated gain minus ``tolerance``;
+  ``bound="more-than"`` ("a gain of over 20 %") when it is strictly larger than the stated gain. Judged under
+  every preset (the preset is always shown beside the verdict).
+* ``highest``: one method is the most robust of a figure's methods on every attack, robustness being the mean
+  accuracy over the ε > 0 of the grid. Judged under every preset.
+
+A claim whose runs, attack or ε are absent from the table is ``not evaluated`` (the reason says which).
+The paper writes gains as "%"; they are differences of accuracies in percent, so percentage points here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+NOT_COMPARABLE = "not comparable"
+NOT_EVALUATED = "not evaluated"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE, NOT_EVALUATED)
+#: The only preset whose absolute numbers may be set against the paper's.
+PAPER_PRESET = "paper"
+#: Default tolerance, in percentage points, for absolute values and approximate gains.
+TOLERANCE = 5.0
+ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
+DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+_EPS_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of the paper, in a form that a table of runs can be checked against."""
+
+    key: str                 # identifier (also the glue key prefix on the claims page)
+    where: str               # where the paper says it
+    statement: str           # what it says, paraphrased
+    kind: str                # "absolute" | "gain" | "highest"
+    dataset: str
+    attacks: tuple[str, ...]
+    method: str              # run name, e.g. "sgt-k0.3"
+    eps: float | None = None
+    value: float | None = None       # accuracy in % (absolute) or points (gain)
+    baseline: str | None = None      # gain: the run name the gain is measured against
+    bound: str = "approx"            # gain: "approx" | "more-than"
+    rivals: tuple[str, ...] = ()     # highest: the other methods of the figure
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("absolute", "gain", "highest"):
+            raise ValueError(f"claim {self.key}: unknown kind {self.kind!r}")
+        if self.kind in ("absolute", "gain") and (self.eps is None or self.value is None or len(self.attacks) != 1):
+            raise ValueError(f"claim {self.key}: {self.kind} needs one attack, eps and value")
+        if self.kind == "gain" and (self.baseline is None or self.bound not in ("approx", "more-than")):
+            raise ValueError(f"claim {self.key}: a gain needs a baseline and bound 'approx' or 'more-than'")
+        if self.kind == "highest" and not self.rivals:
+            raise ValueError(f"claim {self.key}: 'highest' needs rivals")
+
+    @property
+    def paper_text(self) -> str:
+        if self.kind == "absolute":
+            return f"{self.value:.2f} %"
+        if self.kind == "gain":
+            return f"{'> ' if self.bound == 'more-than' else '≈ '}{self.value:+g} points"
+        return f"highest on {len(self.attacks)}/{len(self.attacks)} attacks"
+
+
+def _abs(key, where, dataset, attack, eps, method, value, label):
+    return Claim(key, where, f"{DATASET_NAMES[dataset]}, {ATTACK_NAMES[attack]} ε={eps:g}: {label} reaches "
+                 f"{value:.2f} %", "absolute", dataset, (attack,), method, eps, value)
+
+
+def _gain(key, where, dataset, attack, eps, method, baseline, value, bound, label):
+    word = "over " if bound == "more-than" else ""
+    return Claim(key, where, f"{DATASET_NAMES[dataset]}, {ATTACK_NAMES[attack]} ε={eps:g}: {label} gains "
+                 f"{word}{value:g} points over ST", "gain", dataset, (attack,), method, eps, value, baseline, bound)
+
+
+#: The paper's statements (Abstract, Sec. 4.2, Sec. 4.3). Where the paper does not say which k a gain is for,
+#: the k it fine-tuned (0.3 on MNIST per Fig. 4, 0.1 on CIFAR-10 per Sec. 4.1) is taken.
+CLAIMS: tuple[Claim, ...] = (
+    _abs("mnist_fgsm_st", "Sec. 4.2", "mnist", "fgsm", 0.25, "st", 27.88, "ST"),
+    _abs("mnist_fgsm_sgt03", "Sec. 4.2", "mnist", "fgsm", 0.25, "sgt-k0.3", 51.79, "SGT (k=0.3)"),
+    _abs("mnist_fgsm_sgt05", "Sec. 4.2", "mnist", "fgsm", 0.25, "sgt-k0.5", 44.29, "SGT (k=0.5)"),
+    _gain("mnist_pgd_sgt_gain", "Sec. 4.2", "mnist", "pgd", 0.25, "sgt-k0.3", "st", 20, "approx", "SGT (k=0.3)"),
+    _gain("mnist_mifgsm_sgt_gain", "Sec. 4.2", "mnist", "mifgsm", 0.25, "sgt-k0.3", "st", 30, "approx",
+          "SGT (k=0.3)"),
+    _gain("cifar_fgsm_sgt_gain", "Sec. 4.2", "cifar10", "fgsm", 0.025, "sgt-k0.1", "st", 20, "more-than",
+          "SGT (k=0.1)"),
+    _abs("mnist_pgd_st", "Sec. 4.3", "mnist", "pgd", 0.2, "st", 16.36, "ST"),
+    _abs("mnist_pgd_sgt", "Sec. 4.3", "mnist", "pgd", 0.2, "sgt-k0.3", 49.08, "SGT (k=0.3)"),
+    _abs("mnist_pgd_at", "Sec. 4.3", "mnist", "pgd", 0.2, "at-fgsm", 8.33, "AT-FGSM"),
+    _abs("mnist_pgd_sga", "Sec. 4.3", "mnist", "pgd", 0.2, "sga-k0.3", 48.95, "SGA (k=0.3)"),
+    _abs("mnist_pgd_asgt", "Sec. 4.3", "mnist", "pgd", 0.2, "asgt-k0.3", 55.69, "ASGT (k=0.3)"),
+    Claim("mnist_asgt_highest", "Sec. 4.3", "MNIST: ASGT is the most robust of ST, SGT, AT-FGSM, SGA and ASGT "
+          "across attacks (mean accuracy over ε > 0)", "highest", "mnist", ("fgsm", "pgd", "mifgsm"), "asgt-k0.3",
+          rivals=("st", "sgt-k0.3", "at-fgsm", "sga-k0.3")),
+    _gain("cifar_fgsm_asgt_gain", "Sec. 4.3", "cifar10", "fgsm", 0.025, "asgt-k0.1", "st", 30, "more-than",
+          "ASGT (k=0.1)"),
+    _gain("headline_mnist", "Abstract", "mnist", "pgd", 0.2, "asgt-k0.3", "st", 35, "approx", "ASGT (k=0.3)"),
+    _gain("headline_cifar", "Abstract", "cifar10", "pgd", 0.02, "asgt-k0.1", "st", 20, "approx", "ASGT (k=0.1)"),
+)
+
+#: Table 1 of the paper, plus what Sec. 4.1 states (k, λ, five seeds). None: the paper does not say.
+PAPER_TABLE1: dict[str, dict[str, Any]] = {
+    "mnist": {"model": "alexnet", "epochs": 20, "batch_size": 128, "lr": 1e-2, "k": 0.3, "lam": 1.0, "seeds": 5},
+    "cifar10": {"model": "resnet18", "epochs": 100, "batch_size": 256, "lr": 1e-4, "k": 0.1, "lam": 1.0,
+                "seeds": 5},
+}
+
+
+# --------------------------------------------------------------------------- aggregation
+def mean_curves(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy in % per (dataset, name, attack, ε): mean and standard deviation over seeds, seeds, test images."""
+    if table.empty:
+        return pd.DataFrame(columns=["dataset", "name", "attack", "eps", "mean", "sd", "seeds", "n", "data_source"])
+    data = table.assign(acc=100 * table["accuracy"].astype(float))
+    g = data.groupby(["dataset", "name", "attack", "eps"], sort=True)
+    out = g.agg(mean=("acc", "mean"), sd=("acc", "std"), seeds=("seed", "nunique"), n=("n", "min"),
+                data_source=("data_source", "first"))
+    return out.reset_index()
+
+
+def robustness_summary(table: pd.DataFrame, dataset: str, names: Sequence[str]) -> pd.DataFrame:
+    """Mean accuracy (%) over the ε > 0 of the grid (and over seeds): one row per run name, one column per attack."""
+    curves = mean_curves(table[(table["dataset"] == dataset) & table["name"].isin(list(names))])
+    curves = curves[curves.eps > _EPS_TOL]
+    out = curves.groupby(["name", "attack"])["mean"].mean().unstack("attack")
+    out = out.reindex(index=[n for n in names if n in out.index],
+                      columns=[a for a in ATTACK_NAMES if a in out.columns])
+    out.columns = [ATTACK_NAMES[a] for a in out.columns]
+    out.index.name = "name"
+    return out
+
+
+def accuracy_table(table: pd.DataFrame, dataset: str, names: Sequence[str], decimals: int = 1) -> pd.DataFrame:
+    """The numbers behind a robustness figure: mean accuracy (%) per run name (rows) and (attack, ε) (columns)."""
+    curves = mean_curves(table[(table["dataset"] == dataset) & table["name"].isin(list(names))])
+    out = curves.pivot_table(index="name", columns=["attack", "eps"], values="mean")
+    out = out.reindex(index=[n for n in names if n in out.index],
+                      columns=[c for a in ATTACK_NAMES for c in out.columns if c[0] == a])
+    out.columns = pd.MultiIndex.from_tuples([(ATTACK_NAMES[a], f"{e:g}") for a, e in out.columns],
+                                            names=["attack", "ε"])
+    return out.round(decimals)
+
+
+def _single_preset(table: pd.DataFrame, preset: str | None) -> str:
+    presets = sorted(set(table["preset"])) if "preset" in table and not table.empty else []
+    if len(presets) > 1:
+        raise ValueError(f"the table mixes presets {presets}: judge one preset at a time")
+    if preset is None:
+        if not presets:
+            raise ValueError("an empty table carries no preset: pass preset=")
+        return presets[0]
+    if presets and presets[0] != preset:
+        raise ValueError(f"the table holds preset {presets[0]!r}, not {preset!r}")
+    return preset
+
+
+def _point(curves: pd.DataFrame, dataset: str, name: str, attack: str, eps: float) -> pd.Series | None:
+    rows = curves[(curves.dataset == dataset) & (curves.name == name) & (curves.attack == attack)
+                  & ((curves.eps - eps).abs() < _EPS_TOL)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _missing(curves: pd.DataFrame, claim: Claim, names: Iterable[str]) -> str | None:
+    """Why ``claim`` cannot be evaluated on ``curves``, or None."""
+    sub = curves[curves.dataset == claim.dataset]
+    for name in names:
+        if sub[sub.name == name].empty:
+            return f"no finished run of {name} on {claim.dataset}"
+        for attack in claim.attacks:
+            if sub[(sub.name == name) & (sub.attack == attack)].empty:
+                return f"{name} was not evaluated against {attack}"
+    if claim.eps is not None:
+        grid = sorted(set(sub["eps"]))
+        if not any(abs(e - claim.eps) < _EPS_TOL for e in grid):
+            return f"ε={claim.eps:g} is not in this preset's grid ({', '.join(f'{e:g}' for e in grid)})"
+    return None
+
+
+def _data_label(curves: pd.DataFrame, dataset: str) -> str:
+    from .data import SOURCE_LABELS
+
+    sources = sorted(set(curves.loc[curves.dataset == dataset, "data_source"]))
+    return " + ".join(SOURCE_LABELS.get(s, s) for s in sources) or DATASET_NAMES.get(dataset, dataset)
+
+
+# --------------------------------------------------------------------------- verdicts
+def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TOLERANCE) -> dict[str, Any]:
+    """One claim against the mean curves (:func:`mean_curves`) of one preset."""
+    row: dict[str, Any] = {"key": claim.key, "where": claim.where, "claim": claim.statement, "kind": claim.kind,
+                           "dataset": claim.dataset, "data": _data_label(curves, claim.dataset), "preset": preset,
+                           "paper": claim.paper_text, "paper_value": claim.value, "measured": "–",
+                           "measured_value": math.nan, "seeds": 0, "verdict": NOT_EVALUATED, "reason": ""}
+    names = [claim.method] + ([claim.baseline] if claim.baseline else []) + list(claim.rivals)
+    why = _missing(curves, claim, names)
+    if why:
+        row["reason"] = why
+        return row
+
+    if claim.kind == "absolute":
+        p = _point(curves, claim.dataset, claim.method, claim.attacks[0], claim.eps)
+        measured, seeds = float(p["mean"]), int(p["seeds"])
+        row.update(measured=f"{measured:.2f} %", measured_value=measured, seeds=seeds)
+        if preset != PAPER_PRESET:
+            row.update(verdict=NOT_COMPARABLE, reason=f"an absolute accuracy; preset {preset!r} is not the "
+                                                      f"paper's protocol")
+        else:
+            ok = abs(measured - claim.value) <= tolerance
+            row.update(verdict=REPRODUCED if ok else NOT_REPRODUCED,
+                       reason=f"|{measured:.2f} − {claim.value:.2f}| {'≤' if ok else '>'} {tolerance:g} points")
+        return row
+
+    if claim.kind == "gain":
+        a = _point(curves, claim.dataset, claim.method, claim.attacks[0], claim.eps)
+        b = _point(curves, claim.dataset, claim.baseline, claim.attacks[0], claim.eps)
+        gain = float(a["mean"]) - float(b["mean"])
+        row.update(measured=f"{gain:+.2f} points", measured_value=gain, seeds=int(min(a["seeds"], b["seeds"])))
+        if claim.bound == "more-than":
+            ok, rule = gain > claim.value, f"{gain:+.2f} {'>' if gain > claim.value else '≤'} {claim.value:+g}"
+        else:
+            threshold = claim.value - tolerance
+            ok = gain >= threshold
+            rule = f"{gain:+.2f} {'≥' if ok else '<'} {claim.value:+g} − {tolerance:g}"
+        row.update(verdict=REPRODUCED if ok else NOT_REPRODUCED, reason=rule)
+        return row
+
+    # highest: robustness = mean accuracy over ε > 0, per attack
+    sub = curves[(curves.dataset == claim.dataset) & (curves.eps > _EPS_TOL)
+                 & curves.name.isin([claim.method, *claim.rivals])]
+    robust = sub.groupby(["attack", "name"])["mean"].mean().unstack("name")
+    top = [a for a in claim.attacks if robust.loc[a, claim.method] >= robust.loc[a].max() - 1e-9]
+    seeds = int(sub["seeds"].min())
+    row.update(measured=f"highest on {len(top)}/{len(claim.attacks)} attacks"
+                        + (f" ({', '.join(ATTACK_NAMES[a] for a in top)})" if top else ""),
+               measured_value=float(len(top)), paper_value=float(len(claim.attacks)), seeds=seeds,
+               verdict=REPRODUCED if len(top) == len(claim.attacks) else NOT_REPRODUCED,
+               reason="; ".join(f"{ATTACK_NAMES[a]}: best {robust.loc[a].idxmax()} "
+                                f"{robust.loc[a].max():.1f} %" for a in claim.attacks))
+    return row
+
+
+def evaluate(table: pd.DataFrame, preset: str | None = None, claims: Sequence[Claim] = CLAIMS,
+             tolerance: float = TOLERANCE) -> pd.DataFrame:
+    """Every claim judged against ``table`` (:func:`asgt_lib.experiment.collect` of one preset)."""
+    preset = _single_preset(table, preset)
+    curves = mean_curves(table)
+    return pd.DataFrame([judge(c, curves, preset, tolerance) for c in claims])
+
+
+def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
+    counts = verdicts["verdict"].value_counts()
+    return {v: int(counts.get(v, 0)) for v in VERDICTS}
+
+
+# --------------------------------------------------------------------------- paper vs. code
+@dataclass(frozen=True)
+class VariantDifference:
+    """How far two run names' curves are apart on one dataset, against the noise of the measurement."""
+
+    dataset: str
+    a: str
+    b: str
+    max_abs_delta: float          # points, max over the grid of |mean_a − mean_b|
+    attack: str                   # where the max is
+    eps: float
+    noise: float                  # standard error of the difference at that point, points
+    noise_kind: str               # "seeds" (spread across seeds) or "binomial" (one seed: test-set sampling)
+    n_points: int                 # grid points compared
+    n_exceeding: int              # points where |Δ| > 2 standard errors
+    seeds: int
+
+    @property
+    def matters(self) -> bool:
+        return self.n_exceeding > 0
+
+    def sentence(self) -> str:
+        yardstick = ("the standard error from the spread across seeds" if self.noise_kind == "seeds" else
+                     "the binomial standard error of an accuracy on this many test images (one seed: the spread "
+                     "across seeds is unknown)")
+        verdict = ("the difference matters" if self.matters else "the difference is within the noise")
+        return (f"On {DATASET_NAMES.get(self.dataset, self.dataset)}, {self.a} and {self.b} differ by at most "
+                f"{self.max_abs_delta:.1f} points ({ATTACK_NAMES.get(self.attack, self.attack)}, ε={self.eps:g}), "
+                f"where twice {yardstick} is {2 * self.noise:.1f} points; {self.n_exceeding} of {self.n_points} "
+                f"grid points differ by more than twice their standard error, so {verdict}.")
+
+
+def variant_difference(table: pd.DataFrame, dataset: str, a: str, b: str) -> VariantDifference:
+    """Compare the curves of run names ``a`` and ``b`` on ``dataset`` point by point (every attack and ε)."""
+    curves = mean_curves(table[table["dataset"] == dataset])
+    ca = curves[curves.name == a].set_index(["attack", "eps"])
+    cb = curves[curves.name == b].set_index(["attack", "eps"])
+    if ca.empty or cb.empty:
+        raise ValueError(f"no finished runs of {a if ca.empty else b} on {dataset}")
+    joined = ca.add_suffix("_a").join(cb.add_suffix("_b"), how="inner")
+    if joined.empty:
+        raise ValueError(f"{a} and {b} on {dataset} share no (attack, ε) point")
+    seeds = int(min(joined["seeds_a"].min(), joined["seeds_b"].min()))
+    delta = joined["mean_a"] - joined["mean_b"]
+    if seeds >= 2:
+        se = ((joined["sd_a"] ** 2 / joined["seeds_a"]) + (joined["sd_b"] ** 2 / joined["seeds_b"])) ** 0.5
+        kind = "seeds"
+    else:
+        pa, pb = joined["mean_a"] / 100, joined["mean_b"] / 100
+        se = 100 * (pa * (1 - pa) / joined["n_a"] + pb * (1 - pb) / joined["n_b"]) ** 0.5
+        kind = "binomial"
+    se = se.fillna(0.0)
+    exceeding = int((delta.abs() > 2 * se + 1e-9).sum())
+    at = delta.abs().idxmax()
+    return VariantDifference(dataset, a, b, float(delta.abs().max()), at[0], float(at[1]), float(se.loc[at]), kind,
+                             len(joined), exceeding, seeds)
+
+
+# --------------------------------------------------------------------------- Table 1
+TABLE1_KEYS = ("model", "width", "epochs", "batch_size", "lr", "momentum", "weight_decay", "k", "lam",
+               "eps_train", "seeds", "n_train", "n_test", "eval_eps", "pgd_steps", "mifgsm_steps")
+
+
+def _fmt(values: Iterable[Any]) -> str:
+    vals = sorted({v for v in values if v is not None}, key=lambda v: (str(type(v)), v))
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals) if vals else "–"
+
+
+def hyperparameters(runs: Sequence[Any]) -> pd.DataFrame:
+    """Table 1 beside the parameters the runs actually used (read from each run's resolved parameters).
+
+    ``runs``: :class:`asgt_lib.experiment.RunResult` objects (anything with ``.config`` and ``.metrics``).
+    One row per (dataset, parameter): ``paper`` (None where the paper is silent), ``used``, ``matches``.
+    """
+    from .config import MASKING_METHODS
+
+    rows = []
+    for dataset in sorted({r.config["dataset"] for r in runs}):
+        rs = [r for r in runs if r.config["dataset"] == dataset]
+        masking = [r for r in rs if r.config["method"] in MASKING_METHODS]
+        used: dict[str, Any] = {}
+        for key in TABLE1_KEYS:
+            if key == "seeds":
+                used[key] = len({r.config["seed"] for r in rs})
+            elif key in ("n_train", "n_test"):
+                used[key] = _fmt(r.metrics.get(key) for r in rs)
+            elif key == "eval_eps":
+                grids = {tuple(r.config["eval_eps"]) for r in rs}
+                used[key] = "; ".join(_fmt(g) for g in sorted(grids))
+            elif key in ("k", "lam"):
+                used[key] = _fmt(r.config[key] for r in masking)
+            else:
+                used[key] = _fmt(r.config[key] for r in rs)
+        paper = PAPER_TABLE1.get(dataset, {})
+        for key in TABLE1_KEYS:
+            p = paper.get(key)
+            shown = _fmt([p]) if p is not None else "not stated"
+            u = used[key] if not isinstance(used[key], int) else str(used[key])
+            rows.append({"dataset": dataset, "parameter": key, "paper": shown, "used": u,
+                         "matches": None if p is None else _matches(p, u, key)})
+    return pd.DataFrame(rows)
+
+
+def _matches(paper: Any, used: str, key: str) -> bool:
+    parts = [s.strip() for s in used.split(",")]
+    if key == "k":  # Fig. 2/3 add a second k: the paper's k must be among those used
+        return _fmt([paper]) in parts
+    return parts == [_fmt([paper])]

@@ -1,0 +1,257 @@
+"""The Jupyter Book, from one smoke batch (the session fixture ``smoke_batch`` of conftest.py):
+
+* the pages' stored outputs are what the pages produce from a fresh smoke batch (nbval);
+* the book builds strictly (``-W -n``), every page in the toc is rendered, every image file exists, nothing
+  loads from the network, and each run's provenance link leads to its rendered run notebook;
+* in headless Chromium, every image of the index and of figure pages decodes, and no glued value is missing;
+* ``asgt book`` passes on a failure as a non-zero exit status.
+
+The book is built from a copy of its sources in a temporary folder, so the checkout is never written to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asgt_lib import book
+from asgt_lib.cli import build_parser
+
+ROOT = book.ROOT
+PRESET = "smoke"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+# --------------------------------------------------------------------------- nbval
+def test_pages_stored_outputs_match_a_fresh_smoke_batch(smoke_batch):
+    """``pytest --nbval`` on the committed pages, executed against the session's fresh smoke results."""
+    pages = book.pages()
+    assert len(pages) >= 7, f"expected the figure, table, claims, ablation and provenance pages, got {pages}"
+    env = dict(os.environ, ASGT_PRESET=PRESET, ASGT_RESULTS_DIR=str(smoke_batch / "results"),
+               ASGT_NOTEBOOKS_DIR=str(smoke_batch / "notebooks"))
+    env.pop("MPLBACKEND", None)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+           "--nbval-sanitize-with", str(ROOT / "book" / "nbval-sanitize.cfg"), *map(str, pages)]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, f"nbval failed (re-execute the pages: see asgt_lib.book.execute_pages):\n" \
+                                f"{out.stdout[-6000:]}\n{out.stderr[-2000:]}"
+    assert re.search(r"\d+ passed", out.stdout) and "failed" not in out.stdout.splitlines()[-1]
+
+
+def test_every_page_has_stored_outputs_and_the_python3_kernel():
+    import nbformat
+
+    for page in book.pages():
+        nb = nbformat.read(page, as_version=4)
+        assert nb.metadata["kernelspec"]["name"] == "python3", page.name
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and code[0].outputs, f"{page.name} has no stored outputs: nbval would compare nothing"
+        for c in code:
+            for o in c.outputs:
+                assert o.output_type != "error", f"{page.name} stores an error"
+                text = str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                assert "/tmp/" not in text and str(ROOT) not in text, f"{page.name} prints an absolute path"
+
+
+# --------------------------------------------------------------------------- build
+@pytest.fixture(scope="session")
+def built_book(smoke_batch, tmp_path_factory) -> Path:
+    """The book of the smoke batch, built strictly from a copy of the sources; returns its html folder."""
+    work = tmp_path_factory.mktemp("book")
+    source = book.stage_sources(work / "src")
+    code = book.build(PRESET, results=smoke_batch / "results", notebooks=smoke_batch / "notebooks",
+                      source=source, output=work / "out", batch=False)
+    assert code == 0, "jupyter-book build -W -n failed on the smoke results (see the captured output)"
+    html = work / "out" / "_build" / "html"
+    assert (html / "index.html").is_file()
+    return html
+
+
+def _toc_docs(source: Path, runs: list[Path]) -> list[str]:
+    toc = yaml.safe_load((source / "_toc.yml").read_text())
+    docs = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                docs.append(e["file"])
+            if "glob" in e:
+                docs.extend(f"book/runs/{PRESET}/{p.stem}" for p in runs)
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+
+    walk(toc.get("parts"))
+    walk(toc.get("chapters"))
+    return docs
+
+
+class _Refs(HTMLParser):
+    """Images, scripts (their URLs and inline code), stylesheets and links of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.scripts, self.styles, self.links, self.inline = [], [], [], [], []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        elif tag == "script":
+            self._in_script = True
+            if a.get("src"):
+                self.scripts.append(a["src"])
+        elif tag == "link" and a.get("href"):
+            self.styles.append(a["href"])
+        elif tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.inline.append(data)
+
+
+def _refs(page: Path) -> _Refs:
+    p = _Refs()
+    p.feed(page.read_text())
+    return p
+
+
+def test_every_toc_page_is_rendered_with_its_figures_and_nothing_remote(built_book, smoke_batch):
+    runs = sorted((smoke_batch / "notebooks" / PRESET).glob("*.ipynb"))
+    assert len(runs) == 14
+    docs = _toc_docs(ROOT, runs)
+    assert len(docs) == 8 + len(runs)
+    n_images = 0
+    for doc in docs:
+        page = built_book / f"{doc}.html"
+        assert page.is_file(), f"{doc} was not rendered"
+        refs = _refs(page)
+        for src in refs.imgs:
+            assert not src.startswith(("http:", "https:", "//")), f"{doc} loads an image from the network: {src}"
+            if not src.startswith("data:"):
+                assert (page.parent / src).resolve().is_file(), f"{doc}: image {src} is missing"
+                n_images += 1
+        for url in refs.scripts + refs.styles:
+            assert not url.startswith(("http:", "https:", "//")), f"{doc} loads {url} from the network"
+        remote = re.findall(r"https?://[^\s\"']+", " ".join(refs.inline))
+        assert not remote, f"{doc}: an inline script refers to {remote} (a CDN loader, e.g. thebe?)"
+    assert n_images >= 2 + 2 + 2 + 2 + len(runs), "fewer figures than the pages draw"
+
+
+def test_figure_pages_show_the_glued_figures_and_the_preset(built_book):
+    for doc, figures in {"fig2-3": ["fig2", "fig3"], "fig4-5": ["fig4", "fig5"],
+                         "fig6": ["fig6_mnist", "fig6_cifar"], "ablation": ["ablation_mnist", "ablation_cifar"]}.items():
+        text = (built_book / "book" / f"{doc}.html").read_text()
+        for fig in figures:
+            block = re.search(rf'<figure[^>]*id="{fig.replace("_", "-")}"(.*?)</figure>', text, re.S)
+            assert block and "<img" in block.group(1), f"{doc}: figure {fig} has no image"
+        assert "not the paper’s protocol" in text or "not the paper's protocol" in text, doc
+
+
+def test_claims_page_shows_every_claim_with_a_verdict(built_book):
+    from asgt_lib import claims
+
+    text = re.sub(r"<[^>]+>", " ", (built_book / "book" / "claims.html").read_text())
+    for c in claims.CLAIMS:
+        assert c.key in text, f"claim {c.key} is missing from the claims page"
+    assert "not comparable" in text  # smoke: every absolute accuracy
+
+
+def test_provenance_links_every_run_to_its_rendered_notebook(built_book, smoke_batch):
+    page = built_book / "book" / "provenance.html"
+    links = [h for h in _refs(page).links if "runs/" in h and not h.startswith("#")]
+    runs = sorted((smoke_batch / "notebooks" / PRESET).glob("*.ipynb"))
+    assert len(set(links)) >= len(runs)
+    for h in links:
+        assert (page.parent / h.split("#")[0]).resolve().is_file(), f"broken link {h}"
+    for nb in runs:
+        assert any(nb.stem in h for h in links), f"no link to {nb.name}"
+
+
+# --------------------------------------------------------------------------- browser
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        message = "headless Chromium needs the Debian packages chromium and chromium-driver"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("selenium is not installed (pip install selenium)")
+        pytest.skip("selenium is not installed")
+    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager look for drivers online
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+                 "--window-size=1280,2000"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(options=opts, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+IMAGES_JS = """
+return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);
+"""
+
+
+@pytest.mark.parametrize("doc", ["index", "book/index", "book/fig2-3", "book/fig6", "book/claims"])
+def test_pages_in_headless_chromium(browser, built_book, doc):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get((built_book / f"{doc}.html").as_uri())
+    if doc == "index":  # the root redirects (meta refresh) to the book's first page: wait for it to land
+        WebDriverWait(browser, 20).until(lambda b: b.current_url.endswith("book/index.html")
+                                         and b.execute_script("return document.readyState") == "complete"
+                                         and b.find_elements("css selector", "main"))
+    images = browser.execute_script(IMAGES_JS)
+    for src, complete, width in images:
+        assert complete and width > 0, f"{doc}: image {src} did not load"
+    if doc in ("book/fig2-3", "book/fig6"):
+        assert len(images) >= 2, f"{doc} shows {len(images)} images"
+    body = browser.find_element("tag name", "body").text
+    for literal in ("{glue", "glue:text", "glue:figure", "No key"):
+        assert literal not in body, f"{doc}: a glued value is missing ({literal!r} shows in the page)"
+    main = browser.find_element("css selector", "main").text
+    assert "smoke" in main, f"{doc} does not state the preset"
+
+
+# --------------------------------------------------------------------------- command
+def test_asgt_book_parses_and_fails_without_runs(tmp_path, capsys):
+    from asgt_lib import cli
+
+    args = build_parser().parse_args(["book", "--preset", "smoke", "--no-batch", "--output", str(tmp_path)])
+    assert args.command == "book" and args.no_batch and args.preset == "smoke"
+    code = cli.main(["book", "--preset", "smoke", "--no-batch", "--results-dir", str(tmp_path / "r"),
+                     "--notebooks-dir", str(tmp_path / "nb"), "--output", str(tmp_path)])
+    assert code != 0
+    assert "asgt batch --preset smoke" in capsys.readouterr().err
+    assert not (tmp_path / "_build").exists()
+
+
+def test_build_returns_jupyter_books_failure(monkeypatch, tmp_path):
+    (tmp_path / "nb" / PRESET).mkdir(parents=True)
+    source = book.stage_sources(tmp_path / "src")
+    monkeypatch.setattr(book, "jupyter_book_command",
+                        lambda *a, **k: [sys.executable, "-c", "raise SystemExit(3)"])
+    assert book.build(PRESET, results=tmp_path, notebooks=tmp_path / "nb", source=source, batch=False) == 3
