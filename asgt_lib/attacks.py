@@ -39,8 +39,7 @@ def fgsm_from_gradient(x: torch.Tensor, grad: torch.Tensor, eps: float) -> torch
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
     """FGSM (Goodfellow et al., eq. 6): x' = clip(x + ε·sign(∇_x L(x, y)))."""
-    _check_eps(eps)
-    if eps == 0:
+    if _no_budget(eps):
         return x.detach().clone()
     return fgsm_from_gradient(x, loss_input_gradient(model, x, y), eps)
 
@@ -61,20 +60,86 @@ def pgd(
     every ε of a sweep. The random start is uniform in the ε-ball, drawn from ``generator`` (or the global RNG,
     as torchattacks does).
     """
-    _check_eps(eps)
-    if eps == 0:
+    if _no_budget(eps):
         return x.detach().clone()
     alpha = 2.5 * eps / steps if alpha is None else alpha
     x = x.detach()
-    x_adv = x.clone()
-    if random_start:
-        noise = torch.empty_like(x)
-        noise = noise.uniform_(-eps, eps, generator=generator) if generator else noise.uniform_(-eps, eps)
-        x_adv = (x_adv + noise).clamp_(0.0, 1.0)
+    x_adv = random_start_point(x, eps, generator) if random_start else x.clone()
     for _ in range(steps):
-        grad = loss_input_gradient(model, x_adv, y)
-        x_adv = project(x_adv + alpha * grad.sign(), x, eps)
+        x_adv = signed_step(x_adv, loss_input_gradient(model, x_adv, y), x, eps, alpha)
     return x_adv.detach()
+
+
+def random_start_point(x: torch.Tensor, eps: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x + U(−ε, ε) noise, clipped to [0, 1] (drawn from ``generator``, or the global RNG as torchattacks does)."""
+    noise = torch.empty_like(x)
+    noise = noise.uniform_(-eps, eps, generator=generator) if generator else noise.uniform_(-eps, eps)
+    return (x + noise).clamp_(0.0, 1.0)
+
+
+def signed_step(x_adv: torch.Tensor, direction: torch.Tensor, x: torch.Tensor, eps: float, alpha: float,
+                ) -> torch.Tensor:
+    """One ascent step of size α along sign(direction), projected onto the ε-ball around x ∩ [0, 1]."""
+    return project(x_adv + alpha * direction.sign(), x, eps)
+
+
+def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini-Wagner margin per example: max_{j≠y} z_j − z_y (> 0 exactly when the example is misclassified)."""
+    true = logits.gather(1, y.view(-1, 1)).squeeze(1)
+    others = logits.scatter(1, y.view(-1, 1), float("-inf")).amax(1)
+    return others - true
+
+
+def pgd_search(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100, restarts: int = 5,
+    alpha: float | None = None, loss: str = "ce", seed: int = 0, alive: torch.Tensor | None = None,
+    batch_size: int = 500,
+) -> list[torch.Tensor]:
+    """PGD as an *evaluation*: random restarts, success at any iterate. Robust flags (N,) after each restart.
+
+    :func:`pgd` returns the last iterate, as the paper's evaluation scores it. Here a point counts as broken as
+    soon as one iterate of one restart (the start included) is misclassified, restarts run only on the points
+    still unbroken, and the loss may be ``ce`` (per-example cross-entropy) or ``cw`` (:func:`margin_loss`).
+    ``alive``: the points to attack (default: the correctly classified ones). Restart r draws its start from a
+    generator seeded ``seed + r``; the steps are :func:`signed_step`, as in :func:`pgd`.
+    """
+    if loss not in ("ce", "cw"):
+        raise ValueError(f"loss '{loss}' is unknown; allowed values: ce, cw")
+    _no_budget(eps)
+    device = next(model.parameters()).device
+    alpha = 2.5 * eps / steps if alpha is None else alpha
+    if alive is None:
+        with torch.no_grad():
+            alive = torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]
+                               for i in range(0, len(x), batch_size)])
+    robust = alive.clone()
+    history = []
+    for r in range(restarts):
+        gen = torch.Generator(device=device).manual_seed(seed + r)
+        idx = robust.nonzero().flatten()
+        for i in range(0, len(idx), batch_size):
+            b = idx[i:i + batch_size]
+            x0, yb = x[b].to(device), y[b].to(device)
+            xa = random_start_point(x0, eps, gen)
+            active = torch.arange(len(b), device=device)  # positions in b still unbroken
+            for step in range(steps + 1):
+                with torch.enable_grad():
+                    xg = xa.detach().requires_grad_(True)
+                    logits = model(xg)
+                    ok = logits.argmax(1) == yb[active]
+                    if step == steps or not ok.any():
+                        active = active[ok]
+                        break
+                    per = (F.cross_entropy(logits, yb[active], reduction="none") if loss == "ce"
+                           else margin_loss(logits, yb[active]))
+                    grad = torch.autograd.grad(per[ok].sum(), xg)[0]
+                xa = signed_step(xa[ok], grad[ok], x0[active[ok]], eps, alpha)
+                active = active[ok]
+            survived = torch.zeros(len(b), dtype=torch.bool)
+            survived[active.cpu()] = True
+            robust[b] = survived
+        history.append(robust.clone())
+    return history
 
 
 def mifgsm(
@@ -91,8 +156,7 @@ def mifgsm(
     The per-sample L1 normalisation equals torchattacks' mean-|∇| normalisation up to a constant factor,
     which the sign removes, so both give the same iterates.
     """
-    _check_eps(eps)
-    if eps == 0:
+    if _no_budget(eps):
         return x.detach().clone()
     alpha = eps / steps if alpha is None else alpha
     x = x.detach()
@@ -102,13 +166,15 @@ def mifgsm(
         grad = loss_input_gradient(model, x_adv, y)
         l1 = grad.abs().flatten(1).sum(1).clamp_min(1e-12).view(-1, *([1] * (x.dim() - 1)))
         momentum = decay * momentum + grad / l1
-        x_adv = project(x_adv + alpha * momentum.sign(), x, eps)
+        x_adv = signed_step(x_adv, momentum, x, eps, alpha)
     return x_adv.detach()
 
 
-def _check_eps(eps: float) -> None:
+def _no_budget(eps: float) -> bool:
+    """True for ε = 0 (the attack returns its input); a negative ε is refused."""
     if eps < 0:
         raise ValueError(f"ε={eps} is negative: an L∞ budget must be >= 0")
+    return eps == 0
 
 
 ATTACKS: dict[str, Callable[..., torch.Tensor]] = {"fgsm": fgsm, "pgd": pgd, "mifgsm": mifgsm}

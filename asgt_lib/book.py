@@ -19,6 +19,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PRESET = "smoke"
@@ -134,8 +138,10 @@ def build(
     params_dir: Path | None = None,
     device: str | None = None,
     strict: bool = True,
+    audit_jobs: int | None = None,
 ) -> int:
-    """Run the batch of ``name`` (cached runs are skipped), then build the book to ``<output>/_build/html``.
+    """Run the batch of ``name`` (cached runs are skipped) and the audit of its runs (:mod:`asgt_lib.audit`,
+    cached), then build the book to ``<output>/_build/html``.
 
     ``output`` defaults to ``source``, so ``_build/html`` of the checkout. Returns 0 on success, the batch's
     or jupyter-book's non-zero exit status otherwise.
@@ -151,6 +157,14 @@ def build(
         if status != 0:
             print(f"asgt book: the batch of preset {name} failed; the book was not built", file=sys.stderr)
             return status
+    try:
+        from .audit import DEFAULT_JOBS, audit
+
+        # the sanity and faithfulness pages read these caches; computing them here shows progress
+        audit(results, name, data_dir, device, params_dir, progress=True, jobs=audit_jobs or DEFAULT_JOBS)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"asgt book: the audit of preset {name} failed ({exc}); the book was not built", file=sys.stderr)
+        return 2
     try:
         sync_run_notebooks(name, notebooks, source)
     except FileNotFoundError as exc:
@@ -282,20 +296,13 @@ def execute_pages(results: Path, name: str = DEFAULT_PRESET, notebooks: Path | N
     import nbformat
 
     env = build_env(name, Path(results), Path(notebooks) if notebooks else notebooks_dir())
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        done = []
-        for page in paths or pages():
-            nb = nbformat.read(page, as_version=4)
-            client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                                             resources={"metadata": {"path": str(Path(page).parent)}})
-            client.execute()
-            nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-            nbformat.write(nb, page)
-            done.append(Path(page))
-        return done
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    done = []
+    for page in paths or pages():
+        nb = nbformat.read(page, as_version=4)
+        client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                         resources={"metadata": {"path": str(Path(page).parent)}})
+        client.execute(env=env)  # the kernel's environment; this process's is left alone
+        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+        nbformat.write(nb, page)
+        done.append(Path(page))
+    return done

@@ -18,7 +18,7 @@ import json
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -144,9 +144,10 @@ FIELD_NAMES = tuple(_FIELDS)
 _TYPES = typing.get_type_hints(RunConfig)
 
 
-def _cast(key: str, value: Any, source: str) -> Any:
-    """Cast one raw value (YAML, CLI string or Python) to the field's type, or raise ConfigError."""
-    tp = _TYPES[key]
+def _cast(key: str, value: Any, source: str, cls: type = RunConfig) -> Any:
+    """Cast one raw value (YAML, CLI string or Python) to the type of field ``key`` of the dataclass ``cls``
+    (RunConfig by default), or raise ConfigError."""
+    tp = _TYPES[key] if cls is RunConfig else typing.get_type_hints(cls)[key]
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     where = f"{source}: " if source else ""
     try:
@@ -167,7 +168,7 @@ def _cast(key: str, value: Any, source: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"{where}key '{key}' has value {value!r}, which is not a valid {_type_name(tp)} ({exc}). "
-            f"Write it as a {_type_name(tp)}, e.g. {key}: {_example(key)}"
+            f"Write it as a {_type_name(tp)}, e.g. {key}: {_example(key, cls)}"
         ) from None
 
 
@@ -203,8 +204,8 @@ def _type_name(tp: Any) -> str:
     return {int: "integer", float: "number", bool: "boolean", str: "string"}.get(tp, "list")
 
 
-def _example(key: str) -> str:
-    default = _FIELDS[key].default
+def _example(key: str, cls: type = RunConfig) -> str:
+    default = {f.name: f for f in dataclasses.fields(cls)}[key].default
     return json.dumps(list(default) if isinstance(default, tuple) else default)
 
 
@@ -269,6 +270,25 @@ def _typed(raw: Mapping[str, Any], source: str, allowed: tuple[str, ...] = FIELD
             raise ConfigError(f"{source}: key '{key}' is unknown{hint}")
         out[key] = _cast(key, value, source)
     return out
+
+
+def settings_from(cls: type, raw: Any, source: str) -> Any:
+    """An instance of the frozen dataclass ``cls`` from a YAML mapping: unknown keys and wrong types raise a
+    ConfigError naming ``source``, the key and the allowed keys; keys left out keep ``cls``'s defaults."""
+    if raw is None:
+        return cls()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of key: value, got {type(raw).__name__}")
+    allowed = tuple(f.name for f in dataclasses.fields(cls))
+    values = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ConfigError(f"{source}: key '{key}' is unknown; allowed keys: {', '.join(allowed)}")
+        values[key] = _cast(key, value, source, cls)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def preset_overrides(preset: str, dataset: str, params_dir: Path | None = None) -> dict[str, Any]:

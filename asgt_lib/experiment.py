@@ -17,6 +17,7 @@ evaluation re-evaluates without re-training. Every directory appears atomically,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 import torch
@@ -33,7 +34,7 @@ import torchvision
 from safetensors.torch import load_file, save_file
 
 from . import __version__
-from .config import MASKING_METHODS, RunConfig
+from .config import FIELD_NAMES, MASKING_METHODS, RunConfig
 from .data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
 from .evaluate import attack_fn, predict, robustness_curve, saliency_examples
 from .models import build_model
@@ -88,6 +89,49 @@ def run_dir_for(cfg: RunConfig, source: str, results_dir: Path) -> Path:
 
 def checkpoint_dir_for(cfg: RunConfig, source: str, results_dir: Path) -> Path:
     return Path(results_dir) / "checkpoints" / cfg.dataset / cfg.train_hash(source)
+
+
+def run_config(run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
+    """The RunConfig of a finished run directory, and its raw ``config.json`` (with data_source, hashes)."""
+    raw = json.loads((Path(run_dir) / "config.json").read_text())
+    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in FIELD_NAMES}
+    return RunConfig(**fields), raw
+
+
+def results_dir_of(run_dir: Path) -> Path:
+    """The results directory that holds ``run_dir`` (the inverse of :func:`run_dir_for`, checked against it)."""
+    run_dir = Path(run_dir)
+    cfg, raw = run_config(run_dir)
+    root = run_dir.parents[3] if len(run_dir.parents) > 3 else run_dir.parent
+    if run_dir_for(cfg, raw["data_source"], root).resolve() != run_dir.resolve():
+        raise ValueError(f"{run_dir} is not laid out as <results>/<preset>/<dataset>/<name>/seed<N>-<hash> "
+                         f"for its config.json: pass a run directory written by `asgt run` or `asgt batch`")
+    return root
+
+
+def load_trained_model(run_dir: Path, data_dir: Path | None = None, device: str | torch.device | None = None,
+                       ) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
+    """The trained model of a finished run (eval mode), from the checkpoint cache of its results directory.
+
+    Goes through :func:`trained_model`, which retrains (and saves) only if the checkpoint is missing or corrupt;
+    the global RNG is left as it was.
+    """
+    cfg, raw = run_config(run_dir)
+    dev = resolve_device(str(device) if device is not None else None)
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+        model, _, _ = trained_model(cfg, raw["data_source"], Path(data_dir or default_data_dir()),
+                                    results_dir_of(run_dir), dev, progress=False)
+    return model.eval(), cfg, raw
+
+
+def derived_dir(run_dir: Path, kind: str, key: Mapping[str, Any]) -> Path:
+    """Where numbers derived from a finished run are cached: ``<run_dir>/../<kind>-<run dir name>-<hash>``.
+
+    A sibling of the run, keyed by everything the numbers depend on (``key``, plus the library version).
+    """
+    blob = json.dumps({**key, "asgt_lib": __version__}, sort_keys=True, separators=(",", ":"), default=str)
+    run_dir = Path(run_dir)
+    return run_dir.parent / f"{kind}-{run_dir.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def load_result(run_dir: Path, cached: bool = True) -> RunResult:

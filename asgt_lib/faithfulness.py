@@ -42,17 +42,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from torch import nn
 
 from .data import load_split
+from .experiment import derived_dir, load_trained_model, run_config
 from .models import eval_mode
 from .saliency import FILLS, lowest_saliency_indices, mask_pixels, saliency
 from .storage import is_finished, staging_dir, write_json
@@ -108,59 +110,41 @@ class FaithfulnessResult:
         return float(row.value.iloc[0])
 
 
-# --------------------------------------------------------------------------- statistics
-def t_quantile(p: float, df: int) -> float:
-    """Student-t quantile by the Cornish-Fisher expansion (error < 1e-3 for df ≥ 3; normal for df = ∞)."""
-    z = _normal_quantile(p)
-    if df <= 0 or math.isinf(df):
-        return z
-    g1 = (z ** 3 + z) / 4
-    g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
-    g3 = (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384
-    g4 = (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / 92160
-    return z + g1 / df + g2 / df ** 2 + g3 / df ** 3 + g4 / df ** 4
-
-
-def _normal_quantile(p: float) -> float:
-    return math.sqrt(2) * torch.erfinv(torch.tensor(2 * p - 1, dtype=torch.float64)).item()
-
-
+# --------------------------------------------------------------------------- statistics (scipy.stats)
 def mean_ci(values: torch.Tensor, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and its t-interval over the samples (NaN interval for fewer than 2 samples)."""
-    v = values.detach().double().flatten()
-    n = len(v)
-    if n == 0:
+    """Mean and its Student-t interval over the samples (NaN interval for fewer than 2 samples)."""
+    v = values.detach().double().flatten().cpu().numpy()
+    if len(v) == 0:
         return float("nan"), float("nan"), float("nan")
-    mean = v.mean().item()
-    if n < 2:
+    mean = float(v.mean())
+    if len(v) < 2:
         return mean, float("nan"), float("nan")
-    half = t_quantile(0.5 + level / 2, n - 1) * v.std(unbiased=True).item() / math.sqrt(n)
-    return mean, mean - half, mean + half
+    if float(v.std()) == 0.0:
+        return mean, mean, mean
+    lo, hi = stats.t.interval(level, len(v) - 1, loc=mean, scale=stats.sem(v))
+    return mean, float(lo), float(hi)
 
 
 def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
     """Proportion and its Wilson score interval."""
     if n == 0:
         return float("nan"), float("nan"), float("nan")
-    z = _normal_quantile(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return p, max(0.0, centre - half), min(1.0, centre + half)
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return successes / n, float(ci.low), float(ci.high)
 
 
 def ratio_ci(num: torch.Tensor, den: torch.Tensor, n_boot: int = 2000, seed: int = 0,
              level: float = 0.95) -> tuple[float, float, float]:
     """mean(num) / mean(den) over paired samples, with a seeded percentile-bootstrap interval."""
-    num, den = num.detach().double().flatten(), den.detach().double().flatten()
-    ratio = (num.mean() / den.mean()).item()
-    if len(num) < 2:
+    a = num.detach().double().flatten().cpu().numpy()
+    b = den.detach().double().flatten().cpu().numpy()
+    ratio = float(a.mean() / b.mean())
+    if len(a) < 2:
         return ratio, float("nan"), float("nan")
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, len(num), (n_boot, len(num)), generator=g)
-    boot = num[idx].mean(1) / den[idx].mean(1)
-    lo, hi = torch.quantile(boot, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
-    return ratio, lo, hi
+    res = stats.bootstrap((a, b), lambda p, q, axis: p.mean(axis) / q.mean(axis), paired=True, vectorized=True,
+                          n_resamples=n_boot, confidence_level=level, method="percentile",
+                          random_state=np.random.default_rng(seed))
+    return ratio, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def gini(values: torch.Tensor) -> torch.Tensor:
@@ -177,31 +161,18 @@ def gini(values: torch.Tensor) -> torch.Tensor:
     return torch.where(total.squeeze(1) > 0, g, torch.zeros_like(g)).float()
 
 
-def average_ranks(values: torch.Tensor) -> torch.Tensor:
-    """Ranks 1…n of each row of (B, n), ties sharing their mean rank (as ``scipy.stats.rankdata``)."""
-    v = values.detach().double()
-    order = v.argsort(dim=1, stable=True)
-    sorted_v = v.gather(1, order)
-    b, n = v.shape
-    pos = torch.arange(n, device=v.device).expand(b, n)
-    new_group = torch.ones_like(sorted_v, dtype=torch.bool)
-    new_group[:, 1:] = sorted_v[:, 1:] != sorted_v[:, :-1]
-    group = new_group.long().cumsum(1) - 1  # group id of each sorted position
-    # mean position of each group: scatter-sum positions and counts per (row, group)
-    sums = torch.zeros(b, n, dtype=torch.float64, device=v.device).scatter_add_(1, group, pos.double())
-    counts = torch.zeros(b, n, dtype=torch.float64, device=v.device).scatter_add_(1, group, torch.ones_like(sorted_v))
-    mean_pos = sums.gather(1, group) / counts.gather(1, group)
-    ranks = torch.empty_like(v)
-    ranks.scatter_(1, order, mean_pos + 1)
-    return ranks
-
-
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation of each pair of rows of (B, ...) tensors -> (B,); NaN for a constant row."""
-    ra, rb = average_ranks(a.flatten(1)), average_ranks(b.flatten(1))
-    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
-    den = (ra.norm(dim=1) * rb.norm(dim=1))
-    return torch.where(den > 0, (ra * rb).sum(1) / den.clamp_min(1e-300), torch.full_like(den, float("nan"))).float()
+    """Spearman rank correlation of each pair of rows of (B, ...) tensors -> (B,); NaN for a constant row.
+
+    Ties share their mean rank (``scipy.stats.rankdata``); ρ is the Pearson correlation of the ranks.
+    """
+    ra = stats.rankdata(a.detach().flatten(1).double().cpu().numpy(), axis=1)
+    rb = stats.rankdata(b.detach().flatten(1).double().cpu().numpy(), axis=1)
+    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+    den = np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, (ra * rb).sum(1) / den, np.nan)
+    return torch.from_numpy(rho).float()
 
 
 def auc(x: torch.Tensor | list[float], y: torch.Tensor) -> torch.Tensor:
@@ -495,21 +466,19 @@ def faithfulness_report(
 ) -> FaithfulnessResult:
     """The faithfulness metrics of a finished run, computed once and cached beside the run directory.
 
-    The cache directory (:func:`asgt_lib.sanity.cache_dir_for`, kind ``faithfulness``) holds ``summary.csv``,
+    The cache directory (:func:`asgt_lib.experiment.derived_dir`, kind ``faithfulness``) holds ``summary.csv``,
     ``curves.csv`` and ``meta.json``; it is keyed by the run's hash, ``n_per_class`` and ``settings`` and written
     atomically, so a second call only reads it. The training fill is the run's ``mask_fill``.
     """
-    from .sanity import _run_hash, cache_dir_for, load_run_model, run_config
-
     settings = settings or FaithfulnessSettings()
     run_dir = Path(run_dir)
     cfg, raw = run_config(run_dir)
-    key = {"run": _run_hash(raw, run_dir), "n_per_class": n_per_class, "subset_seed": cfg.subset_seed,
+    key = {"run": raw["run_hash"], "n_per_class": n_per_class, "subset_seed": cfg.subset_seed,
            "settings": settings.to_dict()}
-    out = cache_dir_for(run_dir, "faithfulness", key)
+    out = derived_dir(run_dir, "faithfulness", key)
     if not force and is_finished(out):
         return _read(out)
-    model, _, _ = load_run_model(run_dir, data_dir, device)
+    model, _, _ = load_trained_model(run_dir, data_dir, device)
     test = load_split(cfg.dataset, False, data_dir, n_per_class, cfg.subset_seed)
     result = faithfulness(model, test.x, test.y, cfg.mask_fill, settings)
     ident = {"dataset": cfg.dataset, "method": cfg.method, "name": cfg.label, "seed": cfg.seed, "preset": cfg.preset}

@@ -13,8 +13,8 @@ What runs, all at the standard budget ε_std (MNIST 0.3, CIFAR-10 8/255) unless 
 * ``pgd-10``: the run's PGD (:func:`asgt_lib.attacks.pgd`, 10 steps of 2.5·ε/10, seeded random start, scored at
   the last iterate, exactly as the run's evaluation);
 * ``pgd-100x1`` / ``pgd-100x5``: PGD with 100 steps of 2.5·ε/100 and 1 / 5 random restarts
-  (:func:`pgd_search`): a point counts as broken as soon as *any* iterate of any restart is misclassified, and
-  restarts run only on the points still unbroken;
+  (:func:`asgt_lib.attacks.pgd_search`): a point counts as broken as soon as *any* iterate of any restart is
+  misclassified, and restarts run only on the points still unbroken;
 * ``pgd-cw-100x1``: the same search (1 restart) on the Carlini-Wagner margin max_{j≠y} z_j − z_y instead of
   cross-entropy: the margin-loss attack beside ``pgd-100x1``;
 * ``transfer``: ``pgd-10`` crafted on the ST model of the same dataset and seed, scored on this model;
@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import re
 import time
@@ -83,13 +82,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from . import __version__
-from .attacks import fgsm, pgd, project
-from .config import FIELD_NAMES, RunConfig
-from .data import default_data_dir, load_split
+from .attacks import fgsm, pgd, pgd_search, project
+from .data import load_split
+from .experiment import derived_dir, load_trained_model, run_config
 from .models import eval_mode
 from .storage import is_finished, staging_dir, write_json
 
@@ -220,59 +217,6 @@ def _attack_points(
         with torch.no_grad():
             robust[b] = (judge(x_adv).argmax(1) == yb).cpu()
     return robust
-
-
-def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Carlini-Wagner margin per example: max_{j≠y} z_j − z_y (> 0 exactly when the example is misclassified)."""
-    true = logits.gather(1, y.view(-1, 1)).squeeze(1)
-    others = logits.scatter(1, y.view(-1, 1), float("-inf")).amax(1)
-    return others - true
-
-
-def pgd_search(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100, restarts: int = 5,
-    alpha: float | None = None, loss: str = "ce", seed: int = 0, alive: torch.Tensor | None = None,
-    batch_size: int = 500,
-) -> list[torch.Tensor]:
-    """PGD with random restarts that stops on success: robust flags (N,) after each restart (cumulative).
-
-    A point is broken as soon as one iterate of one restart (the start included) is misclassified; restarts
-    run only on the points still unbroken. ``loss``: ``ce`` (cross-entropy) or ``cw`` (:func:`margin_loss`).
-    ``alpha`` defaults to 2.5·ε/steps. Restart r draws its start from a generator seeded ``seed + r``.
-    """
-    if loss not in ("ce", "cw"):
-        raise ValueError(f"loss '{loss}' is unknown; allowed values: ce, cw")
-    device = _model_device(model)
-    alpha = 2.5 * eps / steps if alpha is None else alpha
-    robust = _correct(model, x, y, batch_size) if alive is None else alive.clone()
-    history = []
-    for r in range(restarts):
-        gen = _generator(device, seed + r)
-        idx = robust.nonzero().flatten()
-        for i in range(0, len(idx), batch_size):
-            b = idx[i:i + batch_size]
-            x0, yb = x[b].to(device), y[b].to(device)
-            noise = torch.empty_like(x0).uniform_(-eps, eps, generator=gen)
-            xa = (x0 + noise).clamp_(0.0, 1.0)
-            active = torch.arange(len(b), device=device)  # positions in b still unbroken
-            for step in range(steps + 1):
-                with torch.enable_grad():
-                    xg = xa.detach().requires_grad_(True)
-                    logits = model(xg)
-                    ok = logits.argmax(1) == yb[active]
-                    if step == steps or not ok.any():
-                        active = active[ok]
-                        break
-                    per = (F.cross_entropy(logits, yb[active], reduction="none") if loss == "ce"
-                           else margin_loss(logits, yb[active]))
-                    grad = torch.autograd.grad(per[ok].sum(), xg)[0]
-                xa = project(xa[ok] + alpha * grad[ok].sign(), x0[active[ok]], eps)
-                active = active[ok]
-            survived = torch.zeros(len(b), dtype=torch.bool)
-            survived[active.cpu()] = True
-            robust[b] = survived
-        history.append(robust.clone())
-    return history
 
 
 # --------------------------------------------------------------------------- AutoAttack from parts
@@ -533,45 +477,6 @@ def verdict(checks: pd.DataFrame, attacks: pd.DataFrame | None = None, label: st
 
 
 # --------------------------------------------------------------------------- runs on disk, cached
-def run_config(run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
-    """The RunConfig of a finished run directory, and its raw ``config.json`` (with data_source, hashes)."""
-    raw = json.loads((Path(run_dir) / "config.json").read_text())
-    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in FIELD_NAMES}
-    return RunConfig(**fields), raw
-
-
-def load_run_model(run_dir: Path, data_dir: Path | None = None, device: str | torch.device | None = None,
-                   ) -> tuple[nn.Module, RunConfig, dict[str, Any]]:
-    """The trained model of a finished run, loaded from its checkpoint (``results/checkpoints/...``).
-
-    Goes through :func:`asgt_lib.experiment.trained_model`, which retrains (and saves) only if the checkpoint is
-    missing or corrupt. The results directory is the one the run directory lives in.
-    """
-    from .experiment import resolve_device, trained_model
-
-    run_dir = Path(run_dir)
-    cfg, raw = run_config(run_dir)
-    results_dir = run_dir.parents[3]  # <results>/<preset>/<dataset>/<name>/seed<N>-<hash>
-    dev = resolve_device(str(device) if device is not None else None)
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
-        model, _, _ = trained_model(cfg, raw["data_source"], Path(data_dir or default_data_dir()), results_dir,
-                                    dev, progress=False)
-    return model.eval(), cfg, raw
-
-
-def cache_dir_for(run_dir: Path, kind: str, key: Mapping[str, Any]) -> Path:
-    """``<run_dir>/../<kind>-<run dir name>-<hash of key>``: a sibling of the run, keyed by what the numbers
-    depend on (the run's hash is in the run directory's name and is also hashed)."""
-    blob = json.dumps({**key, "asgt_lib": __version__}, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
-    run_dir = Path(run_dir)
-    return run_dir.parent / f"{kind}-{run_dir.name}-{digest}"
-
-
-def _run_hash(raw: Mapping[str, Any], run_dir: Path) -> str:
-    return str(raw.get("run_hash") or Path(run_dir).name)
-
-
 def sanity_report(
     run_dir: Path,
     st_run_dir: Path | None,
@@ -583,7 +488,7 @@ def sanity_report(
 ) -> SanityResult:
     """The sanity checks of a finished run, computed once and cached beside the run directory.
 
-    The cache directory (see :func:`cache_dir_for`, kind ``sanity``) holds ``sanity.csv`` (the checks),
+    The cache directory (:func:`asgt_lib.experiment.derived_dir`, kind ``sanity``) holds ``sanity.csv`` (the checks),
     ``attacks.csv`` (accuracy per attack) and ``meta.json`` (verdict, settings, time); it is keyed by the run's
     hash, the ST run's hash, ``n_per_class`` and ``settings``, and written atomically, so a second call only
     reads it. The test points are ``n_per_class`` images per class of the test split (the run's subset seed).
@@ -592,17 +497,17 @@ def sanity_report(
     run_dir = Path(run_dir)
     cfg, raw = run_config(run_dir)
     st_raw = run_config(Path(st_run_dir))[1] if st_run_dir is not None else None
-    key = {"run": _run_hash(raw, run_dir), "st_run": _run_hash(st_raw, Path(st_run_dir)) if st_raw else None,
+    key = {"run": raw["run_hash"], "st_run": st_raw["run_hash"] if st_raw else None,
            "n_per_class": n_per_class, "subset_seed": cfg.subset_seed, "settings": settings.to_dict()}
-    out = cache_dir_for(run_dir, "sanity", key)
+    out = derived_dir(run_dir, "sanity", key)
     label = f"{cfg.dataset}/{cfg.label}/seed{cfg.seed}"
     if not force and is_finished(out):
         return _read_sanity(out)
-    model, _, _ = load_run_model(run_dir, data_dir, device)
+    model, _, _ = load_trained_model(run_dir, data_dir, device)
     st_model = None
     if st_run_dir is not None:
         st_model = model if Path(st_run_dir).resolve() == run_dir.resolve() else \
-            load_run_model(Path(st_run_dir), data_dir, device)[0]
+            load_trained_model(Path(st_run_dir), data_dir, device)[0]
     test = load_split(cfg.dataset, False, data_dir, n_per_class, cfg.subset_seed)
     robustness = pd.read_csv(run_dir / "robustness.csv")
     result = sanity_checks(model, test.x, test.y, cfg.dataset, st_model, robustness, settings, label)

@@ -24,12 +24,11 @@ def test_gini_of_known_vectors():
     assert torch.allclose(F.gini(maps), F.gini(7 * maps.flip(-1)), atol=1e-6)  # scale and order invariant
 
 
-def test_spearman_and_ranks_match_scipy():
+def test_row_wise_spearman_matches_scipy_per_pair():
     g = torch.Generator().manual_seed(0)
     a = torch.randint(0, 6, (4, 30), generator=g).float()  # many ties
     b = a + torch.randint(0, 4, (4, 30), generator=g).float()
     for i in range(4):
-        assert np.allclose(F.average_ranks(a)[i].numpy(), stats.rankdata(a[i].numpy()))
         assert math.isclose(F.spearman(a, b)[i].item(), stats.spearmanr(a[i], b[i]).statistic, abs_tol=1e-5)
     assert F.spearman(a, a).allclose(torch.ones(4)) and F.spearman(a, -a).allclose(-torch.ones(4))
     assert F.spearman(torch.ones(1, 5), a[:1, :5]).isnan().all()
@@ -43,8 +42,6 @@ def test_auc_of_known_curves():
 
 
 def test_intervals_against_references():
-    for df in (5, 10, 99):
-        assert math.isclose(F.t_quantile(0.975, df), stats.t.ppf(0.975, df), abs_tol=2e-3)
     m, lo, hi = F.mean_ci(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
     half = stats.t.ppf(0.975, 5) * np.std([1, 2, 3, 4, 5, 6], ddof=1) / math.sqrt(6)
     assert m == 3.5 and math.isclose(hi - m, half, rel_tol=1e-3) and math.isclose(m - lo, half, rel_tol=1e-3)

@@ -104,3 +104,16 @@ def test_k_outside_open_interval_is_refused(k):
 def test_unknown_fill_is_named():
     with pytest.raises(ValueError, match="fill 'zero' is unknown; allowed values: uniform, mean"):
         mask_pixels(torch.rand(1, 1, 2, 2), torch.tensor([[0]]), "zero")
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_saliency_matches_captum(absolute):
+    """Captum's ``Saliency`` (an independent implementation of the input gradient of the target logit), averaged
+    over channels as the paper's maps are: signed, and |·| (Captum's default) as the faithfulness page uses."""
+    from captum.attr import Saliency
+
+    torch.manual_seed(0)
+    model = TwoChannel().eval()
+    x, y = torch.rand(6, 3, 8, 8), torch.randint(0, 10, (6,))
+    theirs = Saliency(model).attribute(x, target=y, abs=absolute).mean(1)
+    assert torch.allclose(saliency(model, x, y, absolute=absolute), theirs, atol=1e-7)

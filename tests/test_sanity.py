@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from asgt_lib import config as C, experiment, sanity
-from asgt_lib.sanity import SanitySettings, evaluate_checks, margin_loss, pgd_search, sanity_checks
+from asgt_lib.attacks import margin_loss, pgd_search
+from asgt_lib.sanity import SanitySettings, evaluate_checks, sanity_checks
 
 #: Cheap settings for tests: the official AutoAttack budget is exercised in test_autoattack_parts_are_official.
 FAST = SanitySettings(strong_steps=10, strong_restarts=2, square_queries=300, autoattack=False)
