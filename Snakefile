@@ -4,6 +4,7 @@
 #   snakemake -j 4 --config preset=quick                                  # locally, 4 runs at a time
 #   snakemake -j 100 --executor slurm --default-resources slurm_partition=gpu gpu=1 --config preset=paper
 #                                                                          # SLURM (snakemake-executor-plugin-slurm)
+# After the runs, rule `audit` checks every model (as `asgt audit`) and writes <results>/<preset>/audit-verdicts.csv.
 # Options (--config key=value): preset, datasets (comma-separated), only (run-file names, comma-separated),
 # results_dir, notebooks_dir, data_dir, params_dir, device.
 import os
@@ -24,9 +25,13 @@ JOBS = {str(job.notebook): job for job in batch.plan(PRESET, _split("datasets"),
                                                         PARAMS, NOTEBOOKS)}
 
 
+AUDIT = os.path.join(RESULTS, PRESET, "audit-verdicts.csv")
+
+
 rule all:
     input:
         list(JOBS),
+        AUDIT,
 
 
 rule run_notebook:
@@ -42,3 +47,18 @@ rule run_notebook:
         if error:
             raise RuntimeError(f"run {title} failed: {error}")
         print(f"{title}: {seconds:.1f} s")
+
+
+rule audit:
+    """Robustness sanity checks and saliency faithfulness of every run (asgt_lib.audit; cached per run): what
+    the pages "Is the robustness real?" and "Are the maps better?" show. Writes the verdict table."""
+    input:
+        list(JOBS),
+    output:
+        AUDIT,
+    threads: 2
+    run:
+        from asgt_lib.audit import audit
+
+        result = audit(RESULTS, PRESET, DATA, DEVICE, PARAMS, _split("datasets"), progress=True)
+        result.verdicts().to_csv(output[0], index=False)

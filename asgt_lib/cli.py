@@ -57,12 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
     _common(batch)
 
+    audit = sub.add_parser("audit", help="robustness sanity checks and saliency faithfulness of every finished run "
+                                         "of a preset (cached; budgets in params/audit.yaml)")
+    audit.add_argument("--dataset", choices=C.DATASETS, action="append", help="restrict (repeatable)")
+    audit.add_argument("--force", action="store_true", help="recompute even if cached")
+    audit.add_argument("--jobs", type=int, default=None, help="worker processes for the runs not yet audited "
+                                                           "(default 2)")
+    _common(audit)
+
     book = sub.add_parser("book", help="run the batch of a preset (cached), then build the Jupyter Book (_build/html)")
     book.add_argument("--jobs", type=int, default=1, help="runs executed in parallel (default 1)")
     book.add_argument("--notebooks-dir", type=Path, default=None,
                       help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
     book.add_argument("--output", type=Path, default=None, help="folder that receives _build/ (default: the checkout)")
     book.add_argument("--no-batch", action="store_true", help="build from the finished runs only")
+    book.add_argument("--audit-jobs", type=int, default=None, help="worker processes of the audit (default 2)")
     _common(book)
     return parser
 
@@ -128,12 +137,33 @@ def cmd_batch(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .audit import audit
+
+    try:
+        result = audit(args.results_dir, args.preset, args.data_dir, args.device, args.params_dir, args.dataset,
+                       progress=not args.quiet, force=args.force, jobs=args.jobs)
+    except FileNotFoundError as exc:
+        raise C.ConfigError(str(exc)) from None
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
+        for dataset in dict.fromkeys(result.runs.dataset):
+            print(f"\n== {dataset} [{args.preset}]: robustness sanity checks (accuracy at each budget ε, %)")
+            print(result.verdicts(dataset).drop(columns=["dataset"]).to_string(index=False))
+            print(f"\n== {dataset} [{args.preset}]: saliency faithfulness (mean [95% interval])")
+            print(result.faithfulness_table(dataset).drop(columns=["dataset"]).to_string(index=False))
+    print(f"\nasgt audit [{args.preset}]: {len(result.runs)} runs in {result.seconds:.0f} s; caches beside each run "
+          f"directory under {args.results_dir or 'results'}/{args.preset}/")
+    return 0
+
+
 def cmd_book(args: argparse.Namespace) -> int:
     from .book import build
 
     return build(name=args.preset, results=args.results_dir, notebooks=args.notebooks_dir, output=args.output,
                  batch=not args.no_batch, jobs=args.jobs, data_dir=args.data_dir, params_dir=args.params_dir,
-                 device=args.device)
+                 device=args.device, audit_jobs=args.audit_jobs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "data_dir", None) is None and hasattr(args, "data_dir"):
         args.data_dir = default_data_dir()
     try:
-        return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch, "book": cmd_book}[args.command](args)
+        return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch, "audit": cmd_audit,
+                "book": cmd_book}[args.command](args)
     except (C.ConfigError, DataNotFoundError, ValueError, FloatingPointError) as exc:
         print(f"asgt: error: {exc}", file=sys.stderr)
         return 2

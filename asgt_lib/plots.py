@@ -66,3 +66,68 @@ def saliency_grid(maps: dict[str, dict[str, torch.Tensor]], n: int = 6, title: s
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _order(names) -> list[str]:
+    present = list(dict.fromkeys(names))
+    return [n for n in METHOD_ORDER if n in present] + sorted(set(present) - set(METHOD_ORDER))
+
+
+def attack_accuracies(attacks: pd.DataFrame, runs: pd.DataFrame, dataset: str, attack_names: dict[str, str],
+                      title: str = "") -> plt.Figure:
+    """Robust accuracy (%) of each model (one line each) under each attack of the sanity checks, one panel per
+    budget ε (column ``budget``), attacks in the order of ``attack_names`` (row name -> axis label): a line that
+    drops at one attack shows which attack the model's robustness depended on."""
+    a = attacks[attacks.run.isin(runs.loc[runs.dataset == dataset, "key"])]
+    a = a[(((a.eps - a.budget).abs() < 1e-12) | (a.attack == "clean")) & a.attack.isin(attack_names)]
+    a = a.drop_duplicates(["run", "budget", "attack"]).copy()
+    a["attack"] = pd.Categorical(a.attack.map(attack_names), categories=list(attack_names.values()), ordered=True)
+    a["accuracy (%)"] = 100 * a["accuracy"]
+    order = _order(a["name"])
+    budgets = sorted(set(a.budget))
+    fig, axes = plt.subplots(len(budgets), 1, figsize=(9.5, 3.4 * len(budgets)), squeeze=False, sharex=True)
+    for ax, budget in zip(axes[:, 0], budgets):
+        sns.pointplot(data=a[a.budget == budget].sort_values("attack"), x="attack", y="accuracy (%)", hue="name",
+                      hue_order=order, errorbar=None, markers="o", linestyles="-", dodge=0.3, ax=ax,
+                      legend=ax is axes[0, 0])
+        ax.set_title(f"ε = {budget:.4g}", fontsize=10)
+        ax.set_xlabel("")
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+        ax.tick_params(axis="x", labelrotation=20)
+    sns.move_legend(axes[0, 0], "upper left", bbox_to_anchor=(1.02, 1), title="model")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def faithfulness_curves(curves: pd.DataFrame, runs: pd.DataFrame, dataset: str, panels: Sequence[tuple[str, str]],
+                        titles: Sequence[str], title: str = "") -> plt.Figure:
+    """One panel per (curve, fill) of ``panels``: the saliency-order curve of each model (solid, with its 95%
+    interval band) and its random-order curve (dotted, same colour). x: fraction of pixels removed or revealed."""
+    c = curves[curves.run.isin(runs.loc[runs.dataset == dataset, "key"])]
+    order = _order(c["name"])
+    colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.5), squeeze=False)
+    for ax, (curve, fill), panel_title in zip(axes[0], panels, titles):
+        for name in order:
+            for order_name, style in (("saliency", "-"), ("random", ":")):
+                g = c[(c.curve == curve) & (c.fill == fill) & (c.order == order_name) & (c.name == name)]
+                g = g.groupby("x", as_index=False)[["value", "ci_low", "ci_high"]].mean()  # mean over seeds
+                if g.empty:
+                    continue
+                ax.plot(g.x, g.value, style, color=colours[name], label=name if order_name == "saliency" else None)
+                if order_name == "saliency":
+                    ax.fill_between(g.x, g.ci_low, g.ci_high, color=colours[name], alpha=0.12, linewidth=0)
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel("fraction of pixels")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy / true-class probability")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), title="model (dotted: random order)",
+                       fontsize=8, title_fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from asgt_lib import batch, config as C, experiment, storage
@@ -129,5 +130,7 @@ def test_snakemake_workflow_runs_the_grid_locally_and_resumes(tmp_path, data_dir
     assert sorted(p.name for p in (tmp_path / "nb" / "smoke").glob("*.ipynb")) == [
         "mnist-asgt-k0.3-seed0.ipynb", "mnist-st-seed0.ipynb"]
     assert len(experiment.run_dirs(tmp_path / "results", "smoke")) == 2
+    verdicts = pd.read_csv(tmp_path / "results" / "smoke" / "audit-verdicts.csv")  # rule audit ran after the runs
+    assert sorted(set(verdicts.model)) == ["asgt-k0.3", "st"] and set(verdicts.verdict) <= {"PASS", "FAIL"}
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -35,7 +35,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 def test_pages_stored_outputs_match_a_fresh_smoke_batch(smoke_batch):
     """``pytest --nbval`` on the committed pages, executed against the session's fresh smoke results."""
     pages = book.pages()
-    assert len(pages) >= 7, f"expected the figure, table, claims, ablation and provenance pages, got {pages}"
+    names = {p.stem for p in pages}
+    assert {"fig2-3", "fig4-5", "fig6", "table1", "claims", "robustness", "maps", "ablation", "provenance"} <= names
     env = dict(os.environ, ASGT_PRESET=PRESET, ASGT_RESULTS_DIR=str(smoke_batch / "results"),
                ASGT_NOTEBOOKS_DIR=str(smoke_batch / "notebooks"))
     env.pop("MPLBACKEND", None)
@@ -134,7 +135,7 @@ def test_every_toc_page_is_rendered_with_its_figures_and_nothing_remote(built_bo
     runs = sorted((smoke_batch / "notebooks" / PRESET).glob("*.ipynb"))
     assert len(runs) == 14
     docs = _toc_docs(ROOT, runs)
-    assert len(docs) == 8 + len(runs)
+    assert len(docs) == 10 + len(runs)
     n_images = 0
     for doc in docs:
         page = built_book / f"{doc}.html"
@@ -149,12 +150,14 @@ def test_every_toc_page_is_rendered_with_its_figures_and_nothing_remote(built_bo
             assert not url.startswith(("http:", "https:", "//")), f"{doc} loads {url} from the network"
         remote = re.findall(r"https?://[^\s\"']+", " ".join(refs.inline))
         assert not remote, f"{doc}: an inline script refers to {remote} (a CDN loader, e.g. thebe?)"
-    assert n_images >= 2 + 2 + 2 + 2 + len(runs), "fewer figures than the pages draw"
+    assert n_images >= 2 + 2 + 2 + 2 + 2 + 2 + len(runs), "fewer figures than the pages draw"
 
 
 def test_figure_pages_show_the_glued_figures_and_the_preset(built_book):
     for doc, figures in {"fig2-3": ["fig2", "fig3"], "fig4-5": ["fig4", "fig5"],
-                         "fig6": ["fig6_mnist", "fig6_cifar"], "ablation": ["ablation_mnist", "ablation_cifar"]}.items():
+                         "fig6": ["fig6_mnist", "fig6_cifar"], "ablation": ["ablation_mnist", "ablation_cifar"],
+                         "robustness": ["attacks_mnist", "attacks_cifar"], "maps": ["faith_mnist", "faith_cifar"]
+                         }.items():
         text = (built_book / "book" / f"{doc}.html").read_text()
         for fig in figures:
             block = re.search(rf'<figure[^>]*id="{fig.replace("_", "-")}"(.*?)</figure>', text, re.S)
@@ -169,6 +172,23 @@ def test_claims_page_shows_every_claim_with_a_verdict(built_book):
     for c in claims.CLAIMS:
         assert c.key in text, f"claim {c.key} is missing from the claims page"
     assert "not comparable" in text  # smoke: every absolute accuracy
+
+
+def test_audit_pages_say_how_they_measure_and_show_every_model(built_book, smoke_batch):
+    from asgt_lib import experiment
+
+    names = {r.config["name"] for r in experiment.finished_runs(smoke_batch / "results", PRESET)}
+    rob = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (built_book / "book" / "robustness.html").read_text()))
+    for phrase in ("assembled from torchattacks 3.5.1 parts", "resc_schedule=False", "is not used",
+                   "seeds them from the clock", "mean over inputs of the minimum over attacks",
+                   "Reference figures", "88.50%", "claims that a failed check weakens"):
+        assert phrase in rob.replace("**", ""), f"robustness page: {phrase!r} is missing"
+    maps = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (built_book / "book" / "maps.html").read_text()))
+    for phrase in ("A confound", "most-important-first", "divides each model’s curve by its own random-removal curve",
+                   "noisy linear imputation", "Deletion AUC per method"):
+        assert phrase.replace("’", "'") in maps.replace("’", "'"), f"maps page: {phrase!r} is missing"
+    for name in names:
+        assert name in rob and name in maps, f"{name} is missing from an audit page"
 
 
 def test_provenance_links_every_run_to_its_rendered_notebook(built_book, smoke_batch):
@@ -215,7 +235,8 @@ return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, 
 """
 
 
-@pytest.mark.parametrize("doc", ["index", "book/index", "book/fig2-3", "book/fig6", "book/claims"])
+@pytest.mark.parametrize("doc", ["index", "book/index", "book/fig2-3", "book/fig6", "book/claims", "book/robustness",
+                                 "book/maps"])
 def test_pages_in_headless_chromium(browser, built_book, doc):
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -227,7 +248,7 @@ def test_pages_in_headless_chromium(browser, built_book, doc):
     images = browser.execute_script(IMAGES_JS)
     for src, complete, width in images:
         assert complete and width > 0, f"{doc}: image {src} did not load"
-    if doc in ("book/fig2-3", "book/fig6"):
+    if doc in ("book/fig2-3", "book/fig6", "book/robustness", "book/maps"):
         assert len(images) >= 2, f"{doc} shows {len(images)} images"
     body = browser.find_element("tag name", "body").text
     for literal in ("{glue", "glue:text", "glue:figure", "No key"):
@@ -252,6 +273,7 @@ def test_asgt_book_parses_and_fails_without_runs(tmp_path, capsys):
 def test_build_returns_jupyter_books_failure(monkeypatch, tmp_path):
     (tmp_path / "nb" / PRESET).mkdir(parents=True)
     source = book.stage_sources(tmp_path / "src")
+    monkeypatch.setattr("asgt_lib.audit.audit", lambda *a, **k: None)  # no runs to audit here
     monkeypatch.setattr(book, "jupyter_book_command",
                         lambda *a, **k: [sys.executable, "-c", "raise SystemExit(3)"])
     assert book.build(PRESET, results=tmp_path, notebooks=tmp_path / "nb", source=source, batch=False) == 3

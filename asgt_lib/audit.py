@@ -1,0 +1,418 @@
+"""The audit of a preset's finished runs: are the robust accuracies real, and are the saliency maps faithful?
+
+For every finished run of a preset, :func:`audit` computes (or reads from the cache beside the run) the
+robustness sanity checks of :mod:`asgt_lib.sanity` (the transfer attack crafted on the ST run of the same
+dataset and seed) and the faithfulness metrics of :mod:`asgt_lib.faithfulness`, with the budgets that
+``params/audit.yaml`` sets for the preset. ``asgt audit`` prints the result, ``asgt book`` runs it before the
+build, and the pages "Is the robustness real?" and "Are the maps better?" show it; all three call this module,
+so they show the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .claims import CLAIMS
+from .config import DATASETS, ConfigError, _one_of, _scalar, default_params_dir, load_yaml, settings_from
+from .experiment import default_results_dir, run_config, run_dirs
+from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_report
+from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_report
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """The budgets of one preset's audit (a section of ``params/audit.yaml``)."""
+
+    n_per_class: int = 10
+    sanity: SanitySettings = field(default_factory=SanitySettings)
+    faithfulness: FaithfulnessSettings = field(default_factory=FaithfulnessSettings)
+    #: Budgets checked besides the standard one, per dataset, e.g. MNIST 0.2 where the paper's PGD claims are.
+    extra_eps: tuple[tuple[str, float], ...] = ()
+
+    def budgets(self, dataset: str) -> list[float]:
+        """Every ε the sanity checks run at for ``dataset``: the standard budget first, then the extra ones."""
+        standard = self.sanity.standard_eps if self.sanity.standard_eps is not None else STANDARD_EPS[dataset]
+        extra = [e for d, e in self.extra_eps if d == dataset and abs(e - standard) > 1e-12]
+        return [standard] + sorted(set(extra))
+
+
+def audit_settings(preset: str, params_dir: Path | None = None) -> AuditSettings:
+    """The audit budgets of ``preset`` from ``<params_dir>/audit.yaml``; every bad key or value is a ConfigError
+    naming the file, the section and the allowed keys."""
+    path = Path(params_dir or default_params_dir()) / "audit.yaml"
+    sections = load_yaml(path)
+    _one_of("preset", preset, tuple(sections))
+    raw = sections[preset] or {}
+    where = f"{path} [{preset}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of key: value, got {type(raw).__name__}")
+    allowed = ("n_per_class", "sanity", "faithfulness", "extra_eps")
+    unknown = [k for k in raw if k not in allowed]
+    if unknown:
+        raise ConfigError(f"{where}: key '{unknown[0]}' is unknown; allowed keys: {', '.join(allowed)}")
+    n = raw.get("n_per_class", AuditSettings.n_per_class)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"{where}: key 'n_per_class' has value {n!r}; write a whole number >= 1, e.g. "
+                          f"n_per_class: 10")
+    extra = raw.get("extra_eps") or {}
+    if not isinstance(extra, dict):
+        raise ConfigError(f"{where}: key 'extra_eps' must map a dataset to a list of budgets, e.g. "
+                          f"extra_eps: {{mnist: [0.2]}}")
+    pairs = []
+    for dataset, values in extra.items():
+        _one_of(f"{where}: extra_eps dataset", dataset, DATASETS)
+        for v in values if isinstance(values, list) else [values]:
+            try:
+                eps = _scalar(float, v)
+            except (TypeError, ValueError):
+                eps = float("nan")
+            if not eps >= 0:
+                raise ConfigError(f"{where}: extra_eps.{dataset} has {v!r}; write budgets >= 0, e.g. [0.2]")
+            pairs.append((dataset, eps))
+    return AuditSettings(
+        extra_eps=tuple(pairs),
+        n_per_class=n,
+        sanity=settings_from(SanitySettings, raw.get("sanity"), f"{where}.sanity"),
+        faithfulness=settings_from(FaithfulnessSettings, raw.get("faithfulness"), f"{where}.faithfulness"),
+    )
+
+
+#: Worker processes of ``asgt audit`` and ``asgt book`` (see :func:`audit`): 1.7x faster on 2 CPU cores.
+DEFAULT_JOBS = 2
+
+#: Columns of :attr:`Audit.verdicts`: attack rows of the sanity checks shown beside each verdict.
+VERDICT_ATTACKS = {"clean": "clean", "fgsm": "FGSM", "pgd": "PGD-10", "pgdR": "PGD-100×5", "cw": "PGD-CW",
+                   "transfer": "transfer", "pgd+square": "PGD+Square", "autoattack": "AutoAttack",
+                   "worst-case": "worst case"}
+
+
+@dataclass
+class Audit:
+    """Every run's sanity checks (one report per budget) and faithfulness metrics, as long tables."""
+
+    preset: str
+    settings: AuditSettings
+    runs: pd.DataFrame            # key, dataset, name, method, seed, label, mask_fill, run_dir, st_run_dir, ...
+    checks: pd.DataFrame          # sanity.csv of every run and budget (column ``budget``: the ε it ran at)
+    attacks: pd.DataFrame         # attacks.csv of every run and budget
+    faithfulness: pd.DataFrame    # summary.csv of every run
+    curves: pd.DataFrame          # curves.csv of every run
+    verdict_lines: dict[tuple[str, float], str]  # (run key, budget) -> one-line verdict
+    seconds: float = 0.0
+
+    # ----------------------------------------------------------------- tables the pages show
+    def _pairs(self, dataset: str | None):
+        """(run, budget) of ``dataset`` (or all), budgets ascending, then runs in order."""
+        runs = self._runs(dataset)
+        budgets = sorted({b for b in self.checks.budget} if dataset is None else
+                         {b for b in self.checks[self.checks.run.isin([r.key for r in runs])].budget})
+        return [(r, b) for b in budgets for r in runs if ((self.checks.run == r.key) & (self.checks.budget == b)).any()]
+
+    def verdicts(self, dataset: str | None = None) -> pd.DataFrame:
+        """One row per run and budget: PASS/FAIL, the failed checks, the accuracy (%) under each attack at that ε,
+        the worst case per example, and the paper's claims that a failed check weakens."""
+        names = self.settings.sanity.names
+        rows = []
+        for run, budget in self._pairs(dataset):
+            a = self.attacks[(self.attacks.run == run.key) & (self.attacks.budget == budget)
+                             & ((self.attacks.eps - budget).abs() < 1e-12)]
+            acc = a.drop_duplicates("attack").set_index("attack").accuracy
+            clean = self.attacks[(self.attacks.run == run.key) & (self.attacks.attack == "clean")].accuracy
+            c = self.checks[(self.checks.run == run.key) & (self.checks.budget == budget)]
+            failed = c.loc[~c.passed, "check"].tolist()
+            row = {"dataset": run.dataset, "model": run.name, "seed": run.seed, "ε": round(budget, 4),
+                   "verdict": "PASS" if not failed else "FAIL", "checks passed": f"{len(c) - len(failed)}/{len(c)}",
+                   "failed checks": ", ".join(failed) or "–"}
+            for key, title in VERDICT_ATTACKS.items():
+                attack = names.get(key, key)
+                value = clean.iloc[0] if key == "clean" and len(clean) else acc.get(attack, float("nan"))
+                row[f"{title} (%)"] = round(100 * float(value), 1)
+            weakened = ", ".join(claims_weakened(run.dataset, run.name)) or "none stated"
+            row["claims weakened"] = weakened if failed else "–"
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def check_matrix(self, dataset: str | None = None) -> pd.DataFrame:
+        """Pass (✓) or fail (✗) of every check (rows) for every run and budget (columns)."""
+        cols = {}
+        for run, budget in self._pairs(dataset):
+            c = self.checks[(self.checks.run == run.key) & (self.checks.budget == budget)]
+            cols[f"{run.label} ε={budget:.3g}"] = c.set_index("check").passed.map(lambda v: "✓" if v else "✗")
+        return pd.DataFrame(cols).fillna("–")
+
+    def faithfulness_table(self, dataset: str | None = None) -> pd.DataFrame:
+        """One row per run: deletion and insertion AUC (headline fill) with their random-order reference and
+        ratio, SGT's top-k test (both fills), Gini and the randomisation check, each with its 95% interval."""
+        s = self.faithfulness
+        fill = self.settings.faithfulness.headline_fill
+        rows = []
+        for run in self._runs(dataset):
+            f = s[s.run == run.key]
+
+            def get(metric: str, fill_: str = "", order: str = "") -> pd.Series:
+                r = f[(f.metric == metric) & (f.fill == fill_) & (f.order == order)]
+                return r.iloc[0] if len(r) else pd.Series({"value": float("nan"), "ci_low": float("nan"),
+                                                           "ci_high": float("nan")})
+
+            def fmt(r: pd.Series, digits: int = 3) -> str:
+                return f"{r.value:.{digits}f} [{r.ci_low:.{digits}f}, {r.ci_high:.{digits}f}]"
+
+            rows.append({
+                "dataset": run.dataset, "model": run.name, "seed": run.seed,
+                "clean (%)": round(100 * get("clean_accuracy").value, 1),
+                f"deletion AUC ({fill}) ↓": fmt(get("deletion_auc", fill, "saliency")),
+                "deletion AUC, random order": fmt(get("deletion_auc", fill, "random")),
+                "deletion ratio ↓": fmt(get("deletion_ratio", fill, "saliency/random")),
+                "insertion ratio ↑": fmt(get("insertion_ratio", fill, "saliency/random")),
+                f"top-k acc. AUC ({fill}) ↓": fmt(get("topk_accuracy_auc", fill, "saliency")),
+                "top-k acc. AUC (training fill) ↓": fmt(get("topk_accuracy_auc", run.mask_fill, "saliency")),
+                "Gini": fmt(get("gini"), 2),
+                "randomisation ρ": fmt(get("randomisation_spearman"), 2),
+                "randomisation check": "PASS" if get("randomisation_check").value == 1 else "FAIL",
+            })
+        return pd.DataFrame(rows)
+
+    def _runs(self, dataset: str | None):
+        r = self.runs if dataset is None else self.runs[self.runs.dataset == dataset]
+        return list(r.itertuples(index=False))
+
+
+def claims_weakened(dataset: str, name: str) -> list[str]:
+    """Keys of the paper's claims about the robustness of run ``name`` on ``dataset`` (see :mod:`asgt_lib.claims`):
+    those a failed sanity check of that run weakens (an overstated robust accuracy inflates exactly these)."""
+    return [c.key for c in CLAIMS if c.dataset == dataset and c.method == name]
+
+
+def transfer_sources(dirs: list[Path]) -> dict[Path, Path | None]:
+    """For each run directory, the ST run of the same dataset, preset and seed (None when there is none)."""
+    configs = {d: run_config(d)[0] for d in dirs}
+    st = {(c.dataset, c.preset, c.seed): d for d, c in configs.items() if c.method == "st"}
+    return {d: st.get((c.dataset, c.preset, c.seed)) for d, c in configs.items()}
+
+
+def _reports(d: Path, st: Path | None, data_dir: Path | None, settings: AuditSettings, device: str | None,
+             force: bool) -> tuple[list[SanityResult], FaithfulnessResult]:
+    """The sanity reports (one per budget) and the faithfulness report of one run (computed or cached)."""
+    dataset = run_config(d)[0].dataset
+    sanity = [sanity_report(d, st, data_dir, settings.n_per_class,
+                            dataclasses.replace(settings.sanity, standard_eps=budget), device, force)
+              for budget in settings.budgets(dataset)]
+    return sanity, faithfulness_report(d, data_dir, settings.n_per_class, settings.faithfulness, device, force)
+
+
+def _compute_in_worker(job: tuple) -> tuple[str, float, bool]:
+    """Pool worker: compute (or find cached) one run's reports with ``threads`` threads; return the run
+    directory, the seconds it took, and whether everything was cached."""
+    import torch
+
+    d, st, data_dir, settings, device, force, threads = job
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    sanity, fai = _reports(d, st, data_dir, settings, device, force)
+    return str(d), time.perf_counter() - t0, all(s.cached for s in sanity) and fai.cached
+
+
+def audit(
+    results_dir: Path | None = None,
+    preset: str = "quick",
+    data_dir: Path | None = None,
+    device: str | None = None,
+    params_dir: Path | None = None,
+    datasets: list[str] | None = None,
+    progress: bool = True,
+    force: bool = False,
+    jobs: int | None = None,
+) -> Audit:
+    """Sanity checks and faithfulness metrics of every finished run of ``preset`` (cached per run).
+
+    ``jobs`` > 1 computes the missing reports in that many worker processes, each with an equal share of the
+    CPU threads. That helps because the strong attacks spend most of their time on few surviving points, where one
+    process cannot keep the cores busy. Every attack is seeded per run, so ``jobs`` changes only the threads per
+    process (which can move the last bits of a float sum), not what is computed.
+    ``progress`` prints one line per run. Raises FileNotFoundError when the preset has no finished run under
+    ``results_dir``.
+    """
+    start = time.perf_counter()
+    settings = audit_settings(preset, params_dir)
+    results_dir = Path(results_dir or default_results_dir())
+    dirs = [d for d in run_dirs(results_dir, preset) if not datasets or run_config(d)[0].dataset in datasets]
+    if not dirs:
+        raise FileNotFoundError(f"no finished runs of preset {preset!r} under {results_dir}: run "
+                                f"`asgt batch --preset {preset}` first")
+    jobs = DEFAULT_JOBS if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs} must be >= 1")
+    sources = transfer_sources(dirs)
+    seconds: dict[str, float] = {}
+    if jobs > 1 and len(dirs) > 1:
+        import multiprocessing
+
+        import torch
+
+        threads = max(1, torch.get_num_threads() // jobs)
+        work = [(d, sources[d], data_dir, settings, device, force, threads) for d in dirs]
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(dirs))) as pool:
+            for n, (done, took, was_cached) in enumerate(pool.imap_unordered(_compute_in_worker, work), 1):
+                if not was_cached:
+                    seconds[done] = took
+                if progress and not was_cached:
+                    print(f"asgt audit [{preset}] computed {n}/{len(dirs)} {Path(done).relative_to(results_dir)} "
+                          f"({took:.0f} s)", file=sys.stderr, flush=True)
+        force = False  # the workers did the work: read their caches below
+    headline = settings.faithfulness.headline_fill
+    runs, checks, attacks, summaries, curves, lines = [], [], [], [], [], {}
+    for i, d in enumerate(dirs, 1):
+        cfg, _ = run_config(d)
+        t0 = time.perf_counter()
+        key = f"{cfg.dataset}/{cfg.label}/seed{cfg.seed}"
+        sanity, fai = _reports(d, sources[d], data_dir, settings, device, force)
+        for budget, san in zip(settings.budgets(cfg.dataset), sanity):
+            checks.append(san.checks.assign(run=key, budget=budget))
+            attacks.append(san.attacks.assign(run=key, budget=budget))
+            lines[(key, budget)] = san.verdict
+        runs.append({"key": key, "dataset": cfg.dataset, "name": cfg.label, "method": cfg.method, "seed": cfg.seed,
+                     "label": f"{cfg.label}" + (f"/s{cfg.seed}" if cfg.seed else ""), "mask_fill": cfg.mask_fill,
+                     "run_dir": str(d), "st_run_dir": str(sources[d]) if sources[d] else "",
+                     "faithfulness_dir": str(fai.path)})
+        summaries.append(fai.summary.assign(run=key))
+        curves.append(fai.curves.assign(run=key))
+        if progress:
+            cached = all(s.cached for s in sanity) and fai.cached and str(d) not in seconds
+            took = seconds.get(str(d), time.perf_counter() - t0)
+            verdicts = " | ".join(s.verdict.split(": ", 1)[1] for s in sanity)
+            print(f"asgt audit [{preset}] {i}/{len(dirs)} {key}: {verdicts}; deletion ratio "
+                  f"{fai.value('deletion_ratio', headline, 'saliency/random'):.3f} "
+                  f"({'cached' if cached else f'{took:.0f} s'})", file=sys.stderr, flush=True)
+    checks_df = pd.concat(checks, ignore_index=True)
+    checks_df["passed"] = checks_df["passed"].astype(bool)
+    return Audit(preset, settings, pd.DataFrame(runs), checks_df, pd.concat(attacks, ignore_index=True),
+                 pd.concat(summaries, ignore_index=True), pd.concat(curves, ignore_index=True), lines,
+                 time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- text and tables for the pages
+def attack_titles(settings: AuditSettings) -> dict[str, str]:
+    """Attack rows of the sanity checks at ε_std, weakest first, with their axis labels."""
+    n = settings.sanity.names
+    titles = {"clean": "clean", "fgsm": "FGSM", "transfer": "transfer from ST", n["pgd"]: "PGD-10 (the run's)",
+              n["pgd1"]: "PGD-100", n["pgdR"]: "PGD-100×5", n["cw"]: "PGD-CW-100", "apgd-ce": "APGD-CE",
+              "autoattack": "AutoAttack", "pgd+square": "PGD+Square", "worst-case": "worst case"}
+    return titles
+
+
+def failure_details(result: Audit, dataset: str) -> str:
+    """Markdown bullets: every failed check of ``dataset``'s runs, with the numbers behind it."""
+    c = result.checks[(result.checks.dataset == dataset) & ~result.checks.passed]
+    if c.empty:
+        return "Every check passes for every model of this dataset, at every budget."
+    return "\n".join(f"- **{r.name}** at ε={r.budget:.3g}, `{r.check}`: {r.detail}." for r in c.itertuples())
+
+
+def weakened_claims_text(result: Audit) -> str:
+    """Markdown bullets: for each run that fails a check, the paper's claims about it (or that none is made)."""
+    from .claims import CLAIMS
+
+    by_key = {c.key: c for c in CLAIMS}
+    lines = []
+    for dataset in sorted(set(result.runs.dataset), key=lambda d: list(DATASET_TITLES).index(d)):
+        v = result.verdicts(dataset)
+        for row in v[v.verdict == "FAIL"].to_dict("records"):
+            keys = claims_weakened(dataset, row["model"])
+            claims = "; ".join(f"{by_key[k].statement} ({by_key[k].where}, `{k}`)" for k in keys) or \
+                "the paper states no number for this model"
+            lines.append(f"- **{dataset}/{row['model']}** fails {row['failed checks']} at ε={row['ε']:g}: "
+                         f"{claims}.")
+    return "\n".join(lines) or "No model fails a check, so no claim is weakened by the evaluation."
+
+
+def reference_comparison(result: Audit) -> pd.DataFrame:
+    """The published AutoAttack figures beside the best AutoAttack and worst-case accuracy measured here."""
+    from .sanity import reference_table
+
+    ref = reference_table()
+    rows = []
+    for r in ref.itertuples():
+        v = result.verdicts(r.dataset)
+        v = v[(v["ε"] - r.eps).abs() < 1e-4]
+        best = v.sort_values("AutoAttack (%)", ascending=False).iloc[0] if len(v) else None
+        rows.append({"dataset": r.dataset, "ε": round(r.eps, 4), "published model": r.model,
+                     "published AutoAttack": r.accuracy_text, "source": r.source,
+                     "best model here": best["model"] if best is not None else "–",
+                     "its AutoAttack (%)": best["AutoAttack (%)"] if best is not None else float("nan"),
+                     "its worst case (%)": best["worst case (%)"] if best is not None else float("nan")})
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def faithfulness_summary(result: Audit, dataset: str) -> str:
+    """One sentence: the most faithful map by deletion ratio, and how ASGT and SGT compare with ST."""
+    fill = result.settings.faithfulness.headline_fill
+    s = result.faithfulness
+    d = s[(s.dataset == dataset) & (s.metric == "deletion_ratio") & (s.fill == fill)]
+    if d.empty:
+        return "no faithfulness numbers."
+    per = d.groupby("name")[["value", "ci_low", "ci_high"]].mean().sort_values("value")
+    best = per.index[0]
+    text = f"the most faithful maps by deletion ratio ({fill} fill) are those of {best} ({per.value.iloc[0]:.3f})"
+    if "st" in per.index:
+        st = per.loc["st"]
+        parts = []
+        for name in per.index:
+            if name == "st" or not name.startswith(("asgt", "sgt")):
+                continue
+            r = per.loc[name]
+            if r.ci_high < st.ci_low:
+                word = "more faithful than ST's (intervals apart)"
+            elif r.ci_low > st.ci_high:
+                word = "less faithful than ST's (intervals apart)"
+            else:
+                word = "not distinguishable from ST's (intervals overlap)"
+            parts.append(f"{name} {r.value:.3f}: {word}")
+        text += f"; ST {st.value:.3f}" + ("; " + "; ".join(parts) if parts else "")
+    fails = result.faithfulness_table(dataset)
+    failed = fails.loc[fails["randomisation check"] == "FAIL", "model"].tolist()
+    text += ". Randomisation check: " + (f"fails for {', '.join(failed)}" if failed else "every map passes") + "."
+    return text
+
+
+def deletion_by_method(result: Audit) -> pd.DataFrame:
+    """Deletion AUC (headline fill), its random-order reference and their ratio per dataset and run name,
+    mean over seeds (the number the closing note and the page report)."""
+    fill = result.settings.faithfulness.headline_fill
+    s = result.faithfulness[result.faithfulness.fill == fill]
+    rows = []
+    for (dataset, name), g in s.groupby(["dataset", "name"], sort=False):
+        def mean(metric: str, order: str) -> float:
+            return float(g[(g.metric == metric) & (g.order == order)].value.mean())
+
+        rows.append({"dataset": dataset, "model": name, "deletion AUC": round(mean("deletion_auc", "saliency"), 4),
+                     "random-order AUC": round(mean("deletion_auc", "random"), 4),
+                     "deletion ratio ↓": round(mean("deletion_ratio", "saliency/random"), 4),
+                     "insertion ratio ↑": round(mean("insertion_ratio", "saliency/random"), 4),
+                     "seeds": int(g.run.nunique())})
+    return pd.DataFrame(rows).set_index(["dataset", "model"])
+
+
+def verdict_summary(result: Audit) -> tuple[str, int]:
+    """Markdown bullets per dataset and budget (how many models pass every check, which fail and why), and the
+    number of models that pass every check at every budget."""
+    lines, passing = [], 0
+    for dataset in sorted(set(result.runs.dataset), key=lambda d: list(DATASET_TITLES).index(d)):
+        v = result.verdicts(dataset)
+        for eps, g in v.groupby("ε", sort=False):
+            failed = g[g.verdict == "FAIL"]
+            fails = "; ".join(f"{m} ({c})" for m, c in zip(failed["model"], failed["failed checks"]))
+            lines.append(f"- **{DATASET_TITLES.get(dataset, dataset)}, ε = {eps:g}**: "
+                         f"{int((g.verdict == 'PASS').sum())} of {len(g)} models pass every check"
+                         + (f"; failed: {fails}" if fails else "") + ".")
+        per_model = v.groupby(["model", "seed"]).verdict.apply(lambda s: bool((s == "PASS").all()))
+        passing += int(per_model.sum())
+    return "\n".join(lines), passing
+
+
+DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}

@@ -1,0 +1,156 @@
+"""The audit of a preset's runs (asgt_lib.audit, `asgt audit`): budgets from params/audit.yaml, every run and
+budget covered, the ST model as transfer source, caching, the verdict and faithfulness tables, and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asgt_lib import audit as A, config as C
+from asgt_lib.cli import main
+from asgt_lib.claims import CLAIMS
+from asgt_lib.faithfulness import FaithfulnessSettings
+from asgt_lib.sanity import STANDARD_EPS, SanitySettings
+
+
+def _params_with_audit(tmp_path: Path, text: str) -> Path:
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "audit.yaml").write_text(text)
+    return params
+
+
+# --------------------------------------------------------------------------- settings
+def test_quick_and_paper_use_the_standard_budgets_and_smoke_shrinks_them():
+    for preset in ("quick", "paper"):
+        s = A.audit_settings(preset)
+        assert s.sanity == SanitySettings() and s.faithfulness == FaithfulnessSettings()
+        assert s.sanity.aa_steps == 100 and s.sanity.square_queries == 5000 and s.sanity.aa_targets == 9
+        assert s.budgets("mnist") == [STANDARD_EPS["mnist"], 0.2]  # 0.2: where the paper's PGD claims are
+        assert s.budgets("cifar10") == [STANDARD_EPS["cifar10"]]
+    smoke = A.audit_settings("smoke")
+    assert smoke.n_per_class < A.audit_settings("quick").n_per_class
+    assert smoke.sanity.square_queries < 5000 and smoke.faithfulness.n_steps < 10
+
+
+@pytest.mark.parametrize("text, message", [
+    ("quick: {n_per_class: 10, restarts: 3}", r"audit.yaml \[quick\]: key 'restarts' is unknown; allowed keys: "
+                                              r"n_per_class, sanity, faithfulness, extra_eps"),
+    ("quick: {sanity: {aa_step: 10}}", r"\[quick\].sanity: key 'aa_step' is unknown; allowed keys: seed, "),
+    ("quick: {sanity: {aa_steps: many}}", r"\[quick\].sanity: key 'aa_steps' has value 'many', which is not a valid "
+                                          r"integer"),
+    ("quick: {faithfulness: {ks: [0, x]}}", r"\[quick\].faithfulness: key 'ks' has value"),
+    ("quick: {n_per_class: 0}", r"key 'n_per_class' has value 0; write a whole number >= 1"),
+    ("quick: {extra_eps: {svhn: [0.1]}}", r"extra_eps dataset 'svhn' is unknown; allowed values: mnist, cifar10"),
+    ("quick: {extra_eps: {mnist: [-0.1]}}", r"extra_eps.mnist has -0.1; write budgets >= 0"),
+    ("smoke: {}", r"preset 'quick' is unknown; allowed values: smoke"),
+])
+def test_bad_audit_file_is_named_with_key_and_allowed_values(tmp_path, text, message):
+    params = _params_with_audit(tmp_path, text)
+    with pytest.raises(C.ConfigError, match=message):
+        A.audit_settings("quick", params)
+
+
+def test_cli_reports_bad_audit_file_and_missing_runs_and_writes_nothing(tmp_path, capsys):
+    params = _params_with_audit(tmp_path, "quick: {sanity: {aa_step: 10}}")
+    results = tmp_path / "results"
+    assert main(["audit", "--preset", "quick", "--params-dir", str(params), "--results-dir", str(results)]) == 2
+    assert "key 'aa_step' is unknown" in capsys.readouterr().err
+    assert main(["audit", "--preset", "quick", "--results-dir", str(results)]) == 2
+    assert "no finished runs of preset 'quick'" in capsys.readouterr().err
+    assert not results.exists()
+
+
+def test_claims_weakened_are_the_claims_about_that_model():
+    assert A.claims_weakened("mnist", "asgt-k0.3") == [c.key for c in CLAIMS if c.method == "asgt-k0.3"
+                                                       and c.dataset == "mnist"]
+    assert "mnist_pgd_asgt" in A.claims_weakened("mnist", "asgt-k0.3")
+    assert A.claims_weakened("cifar10", "asgt-k0.3") == [] and A.claims_weakened("mnist", "asgt-code-k0.3") == []
+
+
+# --------------------------------------------------------------------------- on the smoke batch
+@pytest.fixture(scope="module")
+def smoke_audit(smoke_batch, data_dir):
+    """Computed by two worker processes (the pool path of ``asgt audit`` and ``asgt book``)."""
+    return A.audit(smoke_batch / "results", "smoke", data_dir, progress=False, jobs=2)
+
+
+def test_audit_covers_every_run_and_budget_with_the_st_model_as_transfer_source(smoke_audit, smoke_batch):
+    runs = smoke_audit.runs
+    assert len(runs) == 14 and set(runs.dataset) == {"mnist", "cifar10"}
+    for r in runs.itertuples():
+        st = runs[(runs.dataset == r.dataset) & (runs.method == "st")].run_dir.iloc[0]
+        assert r.st_run_dir == st  # the transfer attack is crafted on the same dataset's ST model
+    v = smoke_audit.verdicts()
+    assert len(v) == 7 * 2 + 7 * 1  # MNIST at ε 0.3 and 0.2, CIFAR-10 at 8/255
+    assert sorted(set(v[v.dataset == "mnist"]["ε"])) == [0.2, 0.3]
+    assert set(v.verdict) <= {"PASS", "FAIL"}
+    checks = smoke_audit.checks
+    for row in v.to_dict("records"):
+        run = f"{row['dataset']}/{row['model']}/seed{row['seed']}"
+        c = checks[(checks.run == run) & ((checks.budget - row["ε"]).abs() < 1e-4)]
+        failed = c.loc[~c.passed, "check"].tolist()
+        assert len(c) >= 9 and (row["verdict"] == "PASS") == (not failed)
+        assert row["failed checks"] == (", ".join(failed) or "–")
+    # the worst case per example is never above any single attack
+    attack_cols = [c for c in v.columns if c.endswith("(%)") and c not in ("clean (%)", "worst case (%)")]
+    assert (v[attack_cols].min(axis=1).fillna(100) >= v["worst case (%)"]).all()
+
+
+def test_failed_runs_name_the_claims_they_weaken(smoke_audit):
+    v = smoke_audit.verdicts()
+    for row in v.to_dict("records"):
+        expected = ", ".join(A.claims_weakened(row["dataset"], row["model"])) or "none stated"
+        assert row["claims weakened"] == (expected if row["verdict"] == "FAIL" else "–")
+    text = A.weakened_claims_text(smoke_audit)
+    for row in v[v.verdict == "FAIL"].to_dict("records"):
+        assert f"**{row['dataset']}/{row['model']}** fails" in text
+
+
+def test_faithfulness_tables_have_every_run_and_method(smoke_audit):
+    t = smoke_audit.faithfulness_table()
+    assert len(t) == 14 and t["deletion ratio ↓"].str.match(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$").all()
+    d = A.deletion_by_method(smoke_audit)
+    assert len(d) == 14 and (d["deletion AUC"] > 0).all()
+    ratio = d["deletion AUC"] / d["random-order AUC"]
+    assert ((ratio - d["deletion ratio ↓"]).abs() < 0.01).all()  # ratio of means, as the page says
+
+
+def test_second_audit_reads_the_caches(smoke_audit, smoke_batch, data_dir, capsys):
+    again = A.audit(smoke_batch / "results", "smoke", data_dir, progress=True, jobs=1)
+    err = capsys.readouterr().err
+    assert err.count("(cached)") == 14
+    assert again.verdicts().equals(smoke_audit.verdicts())
+    assert again.faithfulness_table().equals(smoke_audit.faithfulness_table())
+
+
+def test_cli_audit_prints_both_tables(smoke_audit, smoke_batch, data_dir, capsys):
+    assert main(["audit", "--preset", "smoke", "--results-dir", str(smoke_batch / "results"),
+                 "--data-dir", str(data_dir), "--quiet", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    for dataset in ("mnist", "cifar10"):
+        assert f"== {dataset} [smoke]: robustness sanity checks" in out
+        assert f"== {dataset} [smoke]: saliency faithfulness" in out
+    assert "asgt audit [smoke]: 14 runs" in out
+
+
+def test_audit_yaml_documents_every_preset():
+    presets = yaml.safe_load((C.default_params_dir() / "presets.yaml").read_text())
+    assert set(yaml.safe_load((C.default_params_dir() / "audit.yaml").read_text())) == set(presets)
+
+
+def test_results_layout_is_owned_by_experiment(smoke_batch, tmp_path):
+    """The audit finds a run's checkpoint through experiment.results_dir_of; a run directory moved out of its
+    results tree is refused with a message, never paired with another tree's weights."""
+    import shutil
+
+    from asgt_lib import experiment
+
+    run = experiment.run_dirs(smoke_batch / "results", "smoke")[0]
+    assert experiment.results_dir_of(run) == smoke_batch / "results"
+    moved = tmp_path / "elsewhere" / run.name
+    shutil.copytree(run, moved)
+    with pytest.raises(ValueError, match="is not laid out as <results>/<preset>/<dataset>/<name>/seed<N>-<hash>"):
+        experiment.results_dir_of(moved)
