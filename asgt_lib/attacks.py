@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import predict
+
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
@@ -100,7 +102,7 @@ def pgd_search(
     :func:`pgd` returns the last iterate, as the paper's evaluation scores it. Here a point counts as broken as
     soon as one iterate of one restart (the start included) is misclassified, restarts run only on the points
     still unbroken, and the loss may be ``ce`` (per-example cross-entropy) or ``cw`` (:func:`margin_loss`).
-    ``alive``: the points to attack (default: the correctly classified ones). Restart r draws its start from a
+    ``alive``: the points to attack (default: the ones :func:`asgt_lib.models.predict` classifies correctly). Restart r draws its start from a
     generator seeded ``seed + r``; the steps are :func:`signed_step`, as in :func:`pgd`.
     """
     if loss not in ("ce", "cw"):
@@ -109,9 +111,7 @@ def pgd_search(
     device = next(model.parameters()).device
     alpha = 2.5 * eps / steps if alpha is None else alpha
     if alive is None:
-        with torch.no_grad():
-            alive = torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]
-                               for i in range(0, len(x), batch_size)])
+        alive = predict(model, x, batch_size) == y
     robust = alive.clone()
     history = []
     for r in range(restarts):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims import CLAIMS
-from .config import DATASETS, ConfigError, _one_of, _scalar, default_params_dir, load_yaml, settings_from
+from .claims import CLAIMS, DATASET_NAMES
+from .config import DATASETS, ConfigError, RunConfig, _one_of, _scalar, default_params_dir, load_yaml, settings_from
 from .experiment import default_results_dir, run_config, run_dirs
 from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_report
 from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_report
@@ -103,7 +103,6 @@ class Audit:
     attacks: pd.DataFrame         # attacks.csv of every run and budget
     faithfulness: pd.DataFrame    # summary.csv of every run
     curves: pd.DataFrame          # curves.csv of every run
-    verdict_lines: dict[tuple[str, float], str]  # (run key, budget) -> one-line verdict
     seconds: float = 0.0
 
     # ----------------------------------------------------------------- tables the pages show
@@ -189,17 +188,16 @@ def claims_weakened(dataset: str, name: str) -> list[str]:
     return [c.key for c in CLAIMS if c.dataset == dataset and c.method == name]
 
 
-def transfer_sources(dirs: list[Path]) -> dict[Path, Path | None]:
-    """For each run directory, the ST run of the same dataset, preset and seed (None when there is none)."""
-    configs = {d: run_config(d)[0] for d in dirs}
+def transfer_sources(configs: dict[Path, RunConfig]) -> dict[Path, Path | None]:
+    """For each run directory (with its config), the ST run of the same dataset, preset and seed (None when there
+    is none)."""
     st = {(c.dataset, c.preset, c.seed): d for d, c in configs.items() if c.method == "st"}
     return {d: st.get((c.dataset, c.preset, c.seed)) for d, c in configs.items()}
 
 
-def _reports(d: Path, st: Path | None, data_dir: Path | None, settings: AuditSettings, device: str | None,
-             force: bool) -> tuple[list[SanityResult], FaithfulnessResult]:
+def _reports(d: Path, dataset: str, st: Path | None, data_dir: Path | None, settings: AuditSettings,
+             device: str | None, force: bool) -> tuple[list[SanityResult], FaithfulnessResult]:
     """The sanity reports (one per budget) and the faithfulness report of one run (computed or cached)."""
-    dataset = run_config(d)[0].dataset
     sanity = [sanity_report(d, st, data_dir, settings.n_per_class,
                             dataclasses.replace(settings.sanity, standard_eps=budget), device, force)
               for budget in settings.budgets(dataset)]
@@ -211,10 +209,10 @@ def _compute_in_worker(job: tuple) -> tuple[str, float, bool]:
     directory, the seconds it took, and whether everything was cached."""
     import torch
 
-    d, st, data_dir, settings, device, force, threads = job
+    d, dataset, st, data_dir, settings, device, force, threads = job
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    sanity, fai = _reports(d, st, data_dir, settings, device, force)
+    sanity, fai = _reports(d, dataset, st, data_dir, settings, device, force)
     return str(d), time.perf_counter() - t0, all(s.cached for s in sanity) and fai.cached
 
 
@@ -241,14 +239,16 @@ def audit(
     start = time.perf_counter()
     settings = audit_settings(preset, params_dir)
     results_dir = Path(results_dir or default_results_dir())
-    dirs = [d for d in run_dirs(results_dir, preset) if not datasets or run_config(d)[0].dataset in datasets]
+    configs = {d: run_config(d)[0] for d in run_dirs(results_dir, preset)}
+    configs = {d: c for d, c in configs.items() if not datasets or c.dataset in datasets}
+    dirs = list(configs)
     if not dirs:
         raise FileNotFoundError(f"no finished runs of preset {preset!r} under {results_dir}: run "
                                 f"`asgt batch --preset {preset}` first")
     jobs = DEFAULT_JOBS if jobs is None else jobs
     if jobs < 1:
         raise ValueError(f"jobs={jobs} must be >= 1")
-    sources = transfer_sources(dirs)
+    sources = transfer_sources(configs)
     seconds: dict[str, float] = {}
     if jobs > 1 and len(dirs) > 1:
         import multiprocessing
@@ -256,7 +256,7 @@ def audit(
         import torch
 
         threads = max(1, torch.get_num_threads() // jobs)
-        work = [(d, sources[d], data_dir, settings, device, force, threads) for d in dirs]
+        work = [(d, configs[d].dataset, sources[d], data_dir, settings, device, force, threads) for d in dirs]
         with multiprocessing.get_context("spawn").Pool(min(jobs, len(dirs))) as pool:
             for n, (done, took, was_cached) in enumerate(pool.imap_unordered(_compute_in_worker, work), 1):
                 if not was_cached:
@@ -266,16 +266,14 @@ def audit(
                           f"({took:.0f} s)", file=sys.stderr, flush=True)
         force = False  # the workers did the work: read their caches below
     headline = settings.faithfulness.headline_fill
-    runs, checks, attacks, summaries, curves, lines = [], [], [], [], [], {}
-    for i, d in enumerate(dirs, 1):
-        cfg, _ = run_config(d)
+    runs, checks, attacks, summaries, curves = [], [], [], [], []
+    for i, (d, cfg) in enumerate(configs.items(), 1):
         t0 = time.perf_counter()
         key = f"{cfg.dataset}/{cfg.label}/seed{cfg.seed}"
-        sanity, fai = _reports(d, sources[d], data_dir, settings, device, force)
+        sanity, fai = _reports(d, cfg.dataset, sources[d], data_dir, settings, device, force)
         for budget, san in zip(settings.budgets(cfg.dataset), sanity):
             checks.append(san.checks.assign(run=key, budget=budget))
             attacks.append(san.attacks.assign(run=key, budget=budget))
-            lines[(key, budget)] = san.verdict
         runs.append({"key": key, "dataset": cfg.dataset, "name": cfg.label, "method": cfg.method, "seed": cfg.seed,
                      "label": f"{cfg.label}" + (f"/s{cfg.seed}" if cfg.seed else ""), "mask_fill": cfg.mask_fill,
                      "run_dir": str(d), "st_run_dir": str(sources[d]) if sources[d] else "",
@@ -292,7 +290,7 @@ def audit(
     checks_df = pd.concat(checks, ignore_index=True)
     checks_df["passed"] = checks_df["passed"].astype(bool)
     return Audit(preset, settings, pd.DataFrame(runs), checks_df, pd.concat(attacks, ignore_index=True),
-                 pd.concat(summaries, ignore_index=True), pd.concat(curves, ignore_index=True), lines,
+                 pd.concat(summaries, ignore_index=True), pd.concat(curves, ignore_index=True),
                  time.perf_counter() - start)
 
 
@@ -316,11 +314,11 @@ def failure_details(result: Audit, dataset: str) -> str:
 
 def weakened_claims_text(result: Audit) -> str:
     """Markdown bullets: for each run that fails a check, the paper's claims about it (or that none is made)."""
-    from .claims import CLAIMS
+    from .claims import CLAIMS, DATASET_NAMES
 
     by_key = {c.key: c for c in CLAIMS}
     lines = []
-    for dataset in sorted(set(result.runs.dataset), key=lambda d: list(DATASET_TITLES).index(d)):
+    for dataset in sorted(set(result.runs.dataset), key=list(DATASET_NAMES).index):
         v = result.verdicts(dataset)
         for row in v[v.verdict == "FAIL"].to_dict("records"):
             keys = claims_weakened(dataset, row["model"])
@@ -402,17 +400,14 @@ def verdict_summary(result: Audit) -> tuple[str, int]:
     """Markdown bullets per dataset and budget (how many models pass every check, which fail and why), and the
     number of models that pass every check at every budget."""
     lines, passing = [], 0
-    for dataset in sorted(set(result.runs.dataset), key=lambda d: list(DATASET_TITLES).index(d)):
+    for dataset in sorted(set(result.runs.dataset), key=list(DATASET_NAMES).index):
         v = result.verdicts(dataset)
         for eps, g in v.groupby("ε", sort=False):
             failed = g[g.verdict == "FAIL"]
             fails = "; ".join(f"{m} ({c})" for m, c in zip(failed["model"], failed["failed checks"]))
-            lines.append(f"- **{DATASET_TITLES.get(dataset, dataset)}, ε = {eps:g}**: "
+            lines.append(f"- **{DATASET_NAMES.get(dataset, dataset)}, ε = {eps:g}**: "
                          f"{int((g.verdict == 'PASS').sum())} of {len(g)} models pass every check"
                          + (f"; failed: {fails}" if fails else "") + ".")
         per_model = v.groupby(["model", "seed"]).verdict.apply(lambda s: bool((s == "PASS").all()))
         passing += int(per_model.sum())
     return "\n".join(lines), passing
-
-
-DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}

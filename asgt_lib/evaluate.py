@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .attacks import get_attack
 from .config import RunConfig
-from .models import eval_mode
+from .models import eval_mode, predict
 from .saliency import saliency
 
 
@@ -36,13 +36,6 @@ def attack_fn(name: str, cfg: RunConfig, seed: int = 0) -> Callable[..., torch.T
     if name == "mifgsm":
         return functools.partial(attack, steps=cfg.mifgsm_steps, decay=cfg.mifgsm_decay)
     return attack
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    device = next(model.parameters()).device
-    with eval_mode(model):
-        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
 
 
 def robustness_curve(

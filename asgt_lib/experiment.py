@@ -36,8 +36,8 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from .config import FIELD_NAMES, MASKING_METHODS, RunConfig
 from .data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
-from .evaluate import attack_fn, predict, robustness_curve, saliency_examples
-from .models import build_model
+from .evaluate import attack_fn, robustness_curve, saliency_examples
+from .models import build_model, predict
 from .storage import CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir, verify_dir, write_json
 from .train import train
 

@@ -132,3 +132,13 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted classes (on the CPU) of ``x`` in batches, in eval mode; an empty ``x`` gives an empty tensor."""
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    device = next(model.parameters()).device
+    with eval_mode(model):
+        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])

@@ -87,7 +87,7 @@ from torch import nn
 from .attacks import fgsm, pgd, pgd_search, project
 from .data import load_split
 from .experiment import derived_dir, load_trained_model, run_config
-from .models import eval_mode
+from .models import eval_mode, predict
 from .storage import is_finished, staging_dir, write_json
 
 #: The standard L∞ budgets of the robustness literature (Madry et al. 2018; RobustBench).
@@ -185,14 +185,6 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-@torch.no_grad()
-def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
-    device = _model_device(model)
-    out = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]
-           for i in range(0, len(x), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
 
 
 def _attack_points(
@@ -295,7 +287,7 @@ def sanity_checks(
         for m in others:
             stack.enter_context(eval_mode(m))
         t0 = time.perf_counter()
-        clean = _correct(model, x, y, bs)
+        clean = predict(model, x, bs) == y
         n_clean = int(clean.sum())
         record("clean", clean, 0.0, 0, t0)
 
