@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -rs tests
 
 book: $(STAMP)
 	$(BIN)/asgt book --preset $(PRESET) --jobs $(JOBS)
@@ -34,8 +34,7 @@ smoke: $(STAMP)
 	$(BIN)/asgt batch --preset smoke --jobs $(JOBS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/step_cost.py --dataset mnist --batch 128 --width 0.25 --repeats 10
-	$(BIN)/python bench/step_cost.py --dataset cifar10 --batch 256 --width 0.125 --repeats 5
+	$(BIN)/python bench/step_cost.py
 	$(BIN)/python bench/sweep.py --dataset mnist --method st --preset quick
 
 clean:

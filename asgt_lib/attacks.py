@@ -46,6 +46,15 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torc
     return fgsm_from_gradient(x, loss_input_gradient(model, x, y), eps)
 
 
+def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """FGSM with a random start (Wong et al. 2020, "Fast is better than free", Alg. 3): δ ~ U(−ε, ε), one signed
+    step of α = 1.25·ε, projected onto the ε-ball ∩ [0, 1]. Exactly :func:`pgd` with one step of that size."""
+    if _no_budget(eps):
+        return x.detach().clone()
+    return pgd(model, x, y, eps, steps=1, alpha=1.25 * eps if alpha is None else alpha, generator=generator)
+
+
 def pgd(
     model: nn.Module,
     x: torch.Tensor,
@@ -178,6 +187,8 @@ def _no_budget(eps: float) -> bool:
 
 
 ATTACKS: dict[str, Callable[..., torch.Tensor]] = {"fgsm": fgsm, "pgd": pgd, "mifgsm": mifgsm}
+#: The attacks a training objective may craft its examples with (``train_attack``).
+TRAIN_ATTACKS: dict[str, Callable[..., torch.Tensor]] = {"fgsm": fgsm, "fgsm-rs": fgsm_rs, "pgd": pgd}
 
 
 def get_attack(name: str) -> Callable[..., torch.Tensor]:

@@ -11,6 +11,7 @@ so they show the same numbers.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ class AuditSettings:
     faithfulness: FaithfulnessSettings = field(default_factory=FaithfulnessSettings)
     #: Budgets checked besides the standard one, per dataset, e.g. MNIST 0.2 where the paper's PGD claims are.
     extra_eps: tuple[tuple[str, float], ...] = ()
+    #: Catastrophic overfitting is flagged when, on the training monitor batch of the last epoch, FGSM accuracy
+    #: exceeds PGD accuracy by more than this (Wong et al. 2020 watch exactly this gap).
+    overfitting_gap: float = 0.3
 
     def budgets(self, dataset: str) -> list[float]:
         """Every ε the sanity checks run at for ``dataset``: the standard budget first, then the extra ones."""
@@ -52,7 +56,7 @@ def audit_settings(preset: str, params_dir: Path | None = None) -> AuditSettings
     where = f"{path} [{preset}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of key: value, got {type(raw).__name__}")
-    allowed = ("n_per_class", "sanity", "faithfulness", "extra_eps")
+    allowed = ("n_per_class", "sanity", "faithfulness", "extra_eps", "overfitting_gap")
     unknown = [k for k in raw if k not in allowed]
     if unknown:
         raise ConfigError(f"{where}: key '{unknown[0]}' is unknown; allowed keys: {', '.join(allowed)}")
@@ -75,7 +79,12 @@ def audit_settings(preset: str, params_dir: Path | None = None) -> AuditSettings
             if not eps >= 0:
                 raise ConfigError(f"{where}: extra_eps.{dataset} has {v!r}; write budgets >= 0, e.g. [0.2]")
             pairs.append((dataset, eps))
+    gap = raw.get("overfitting_gap", AuditSettings.overfitting_gap)
+    if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 < gap < 1:
+        raise ConfigError(f"{where}: key 'overfitting_gap' has value {gap!r}; write an accuracy gap in (0, 1), "
+                          f"e.g. overfitting_gap: 0.3")
     return AuditSettings(
+        overfitting_gap=float(gap),
         extra_eps=tuple(pairs),
         n_per_class=n,
         sanity=settings_from(SanitySettings, raw.get("sanity"), f"{where}.sanity"),
@@ -103,7 +112,26 @@ class Audit:
     attacks: pd.DataFrame         # attacks.csv of every run and budget
     faithfulness: pd.DataFrame    # summary.csv of every run
     curves: pd.DataFrame          # curves.csv of every run
+    overfitting: pd.DataFrame = field(default_factory=pd.DataFrame)  # per run and epoch: the monitor accuracies
     seconds: float = 0.0
+
+    def overfitting_flags(self, dataset: str | None = None) -> pd.DataFrame:
+        """One row per run: clean, FGSM and PGD accuracy (%) on the training monitor batch after the last epoch,
+        the FGSM−PGD gap, and whether it exceeds ``overfitting_gap`` (catastrophic overfitting, Wong et al. 2020)."""
+        o = self.overfitting
+        if o.empty:
+            return pd.DataFrame(columns=["dataset", "model", "seed", "epoch", "clean (%)", "FGSM (%)", "PGD (%)",
+                                         "FGSM − PGD (points)", "catastrophic overfitting"])
+        o = o if dataset is None else o[o.dataset == dataset]
+        last = o.sort_values("epoch").groupby("run", sort=False).tail(1)
+        rows = []
+        for r in last.itertuples():
+            gap = r.fgsm - r.pgd
+            rows.append({"dataset": r.dataset, "model": r.name, "seed": r.seed, "epoch": r.epoch,
+                         "clean (%)": round(100 * r.clean, 1), "FGSM (%)": round(100 * r.fgsm, 1),
+                         "PGD (%)": round(100 * r.pgd, 1), "FGSM − PGD (points)": round(100 * gap, 1),
+                         "catastrophic overfitting": "FLAG" if gap > self.settings.overfitting_gap else "–"})
+        return pd.DataFrame(rows)
 
     # ----------------------------------------------------------------- tables the pages show
     def _pairs(self, dataset: str | None):
@@ -266,7 +294,7 @@ def audit(
                           f"({took:.0f} s)", file=sys.stderr, flush=True)
         force = False  # the workers did the work: read their caches below
     headline = settings.faithfulness.headline_fill
-    runs, checks, attacks, summaries, curves = [], [], [], [], []
+    runs, checks, attacks, summaries, curves, monitor = [], [], [], [], [], []
     for i, (d, cfg) in enumerate(configs.items(), 1):
         t0 = time.perf_counter()
         key = f"{cfg.dataset}/{cfg.label}/seed{cfg.seed}"
@@ -280,6 +308,7 @@ def audit(
                      "faithfulness_dir": str(fai.path)})
         summaries.append(fai.summary.assign(run=key))
         curves.append(fai.curves.assign(run=key))
+        monitor.extend(overfitting_history(d, key, cfg))
         if progress:
             cached = all(s.cached for s in sanity) and fai.cached and str(d) not in seconds
             took = seconds.get(str(d), time.perf_counter() - t0)
@@ -289,9 +318,26 @@ def audit(
                   f"({'cached' if cached else f'{took:.0f} s'})", file=sys.stderr, flush=True)
     checks_df = pd.concat(checks, ignore_index=True)
     checks_df["passed"] = checks_df["passed"].astype(bool)
-    return Audit(preset, settings, pd.DataFrame(runs), checks_df, pd.concat(attacks, ignore_index=True),
-                 pd.concat(summaries, ignore_index=True), pd.concat(curves, ignore_index=True),
-                 time.perf_counter() - start)
+    result = Audit(preset, settings, pd.DataFrame(runs), checks_df, pd.concat(attacks, ignore_index=True),
+                   pd.concat(summaries, ignore_index=True), pd.concat(curves, ignore_index=True),
+                   pd.DataFrame(monitor), time.perf_counter() - start)
+    if progress:
+        flags = result.overfitting_flags()
+        for r in flags[flags["catastrophic overfitting"] == "FLAG"].to_dict("records"):
+            print(f"asgt audit [{preset}] catastrophic overfitting: {r['dataset']}/{r['model']}/seed{r['seed']}: "
+                  f"FGSM {r['FGSM (%)']:.1f}% vs PGD {r['PGD (%)']:.1f}% on training images after epoch "
+                  f"{r['epoch']} (gap > "
+                  f"{100 * settings.overfitting_gap:.0f} points)", file=sys.stderr, flush=True)
+    return result
+
+
+def overfitting_history(run_dir: Path, key: str, cfg: RunConfig) -> list[dict]:
+    """The run's per-epoch monitor accuracies (``metrics.json`` history), one record per epoch; none for a run
+    trained before the monitor existed or with ``monitor_n: 0``."""
+    history = json.loads((Path(run_dir) / "metrics.json").read_text()).get("history", [])
+    return [{"run": key, "dataset": cfg.dataset, "name": cfg.label, "method": cfg.method, "seed": cfg.seed,
+             "epoch": h["epoch"], "clean": h["monitor_clean_acc"], "fgsm": h["monitor_fgsm_acc"],
+             "pgd": h["monitor_pgd_acc"]} for h in history if "monitor_pgd_acc" in h]
 
 
 # --------------------------------------------------------------------------- text and tables for the pages

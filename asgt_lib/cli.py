@@ -99,9 +99,9 @@ def _spec(args: argparse.Namespace) -> tuple[dict | Path, dict]:
 
 def _configs(args: argparse.Namespace) -> list[C.RunConfig]:
     spec, overrides = _spec(args)
-    probe = C.resolve(spec, args.preset, 0, overrides, args.params_dir)
+    probe = C.resolve(spec, args.preset, 0, overrides, args.params_dir, overrides_source="--set")
     seeds = args.seed if args.seed else C.preset_seeds(args.preset, probe.dataset, args.params_dir)
-    return [C.resolve(spec, args.preset, s, overrides, args.params_dir) for s in seeds]
+    return [C.resolve(spec, args.preset, s, overrides, args.params_dir, overrides_source="--set") for s in seeds]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_params(args: argparse.Namespace) -> int:
     spec, overrides = _spec(args)
-    cfg = C.resolve(spec, args.preset, args.seed, overrides, args.params_dir)
+    cfg = C.resolve(spec, args.preset, args.seed, overrides, args.params_dir, overrides_source="--set")
     print(json.dumps(cfg.to_dict(), indent=2))
     return 0
 

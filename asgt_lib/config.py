@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import types
 import typing
@@ -25,23 +26,29 @@ from typing import Any, Mapping
 import yaml
 
 DATASETS = ("mnist", "cifar10")
-METHODS = ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code")
+METHODS = ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code", "fgsm-rs", "pgd-at", "asgt-rs")
 MODELS = ("alexnet", "resnet18")
 ATTACKS = ("fgsm", "pgd", "mifgsm")
-TRAIN_ATTACKS = ("fgsm", "pgd")
+TRAIN_ATTACKS = ("fgsm", "fgsm-rs", "pgd")
 MASK_FILLS = ("uniform", "mean")
+SALIENCY_OF = ("logit", "log_softmax")
+SALIENCY_SPACES = ("pixels", "normalized")
+ABS_STAGES = ("before_mean", "after_mean")
 PRESETS = ("smoke", "quick", "paper")
+PRECISIONS = ("fp32", "bf16")
 
 #: Methods whose loss uses the saliency mask M_k (and therefore k and λ).
-MASKING_METHODS = ("sgt", "sga", "asgt", "asgt-code")
+MASKING_METHODS = ("sgt", "sga", "asgt", "asgt-code", "asgt-rs")
 #: Methods that craft adversarial examples during training (and therefore use eps_train).
-ADVERSARIAL_METHODS = ("at-fgsm", "sga", "asgt", "asgt-code")
+ADVERSARIAL_METHODS = ("at-fgsm", "sga", "asgt", "asgt-code", "fgsm-rs", "pgd-at", "asgt-rs")
+#: Methods defined by their training attack: ``train_attack`` must be this one (their run files say so).
+METHOD_ATTACKS = {"at-fgsm": "fgsm", "fgsm-rs": "fgsm-rs", "pgd-at": "pgd", "asgt-rs": "fgsm-rs"}
 
 #: Keys that a preset may override: the size of a run (and lr, since a fast preset takes a few hundredths of
 #: the paper's SGD steps), never its algorithm (method, k, λ, ε_train, attacks).
 PRESET_KEYS = (
     "epochs", "width", "n_train_per_class", "n_test_per_class", "eval_eps", "eval_batch_size",
-    "pgd_steps", "mifgsm_steps", "n_saliency_maps", "lr",
+    "pgd_steps", "mifgsm_steps", "n_saliency_maps", "lr", "precision", "monitor_n",
 )
 #: Keys that do not change the trained weights (so a change re-evaluates without re-training).
 EVAL_ONLY_KEYS = (
@@ -53,7 +60,20 @@ LABEL_KEYS = ("name", "preset")
 
 
 class ConfigError(ValueError):
-    """A parameter is missing, unknown, of the wrong type or out of range. The message names it and the fix."""
+    """A parameter is missing, unknown, of the wrong type or out of range. The message names it and the fix.
+
+    ``keys``: the parameters the error is about, so that :func:`resolve` can name the layer that set them.
+    """
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.keys = keys
+
+
+#: Upper bounds on the sizes that allocate memory, checked before anything is built (a typo such as
+#: ``width=1e9`` would otherwise end in an allocator traceback).
+SIZE_LIMITS = {"width": 8.0, "batch_size": 16384, "eval_batch_size": 65536, "n_saliency_maps": 1000,
+               "monitor_n": 10000}
 
 
 def default_params_dir() -> Path:
@@ -80,15 +100,23 @@ class RunConfig:
     lr: float = 1e-2
     momentum: float = 0.9
     weight_decay: float = 0.0
+    precision: str = "fp32"   # training step: fp32, or bf16 autocast (evaluation is always fp32; see compute)
     # saliency-guided terms (Alg. 1/2)
     k: float = 0.3
     lam: float = 1.0
     saliency_abs: bool = False
+    saliency_of: str = "logit"              # logit | log_softmax (the official SGT MNIST code): see saliency.py
+    saliency_space: str = "pixels"          # pixels | normalized (the official SGT CIFAR-10 code)
+    saliency_abs_stage: str = "before_mean"  # before_mean | after_mean (the official SGT --abs)
     mask_fill: str = "uniform"
     # adversarial terms (Alg. 2 line 6)
     eps_train: float = 0.3
     train_attack: str = "fgsm"
     train_attack_steps: int = 10
+    # catastrophic-overfitting signal (Wong et al. 2020): FGSM and PGD accuracy at eps_train on monitor_n fixed
+    # training images after every epoch (0: off)
+    monitor_n: int = 256
+    monitor_pgd_steps: int = 5
     # data
     n_train_per_class: int | None = None
     n_test_per_class: int | None = None
@@ -191,8 +219,12 @@ def _scalar(tp: Any, value: Any) -> Any:
             raise TypeError("expected a number, got a boolean")
         if isinstance(value, str) and "/" in value:  # YAML 1.1 leaves 8/255 as a string
             num, den = value.split("/", 1)
-            return float(num) / float(den)
-        return float(value)
+            f = float(num) / float(den)
+        else:
+            f = float(value)
+        if not math.isfinite(f):
+            raise ValueError("not a finite number")
+        return f
     if tp is str:
         if not isinstance(value, (str, int, float)):
             raise TypeError("expected a string")
@@ -209,13 +241,14 @@ def _example(key: str, cls: type = RunConfig) -> str:
     return json.dumps(list(default) if isinstance(default, tuple) else default)
 
 
-def _check(cond: bool, message: str) -> None:
+def _check(cond: bool, message: str, *keys: str) -> None:
     if not cond:
-        raise ConfigError(message)
+        raise ConfigError(message, keys)
 
 
 def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
-    _check(value in allowed, f"{key} '{value}' is unknown; allowed values: {', '.join(allowed)}")
+    _check(value in allowed, f"{key} '{value}' is unknown; allowed values: {', '.join(allowed)}",
+           key.split()[0])
 
 
 def _validate(c: RunConfig) -> None:
@@ -224,25 +257,48 @@ def _validate(c: RunConfig) -> None:
     _one_of("model", c.model, MODELS)
     _one_of("preset", c.preset, PRESETS)
     _one_of("mask_fill", c.mask_fill, MASK_FILLS)
+    _one_of("precision", c.precision, PRECISIONS)
+    _one_of("saliency_of", c.saliency_of, SALIENCY_OF)
+    _one_of("saliency_space", c.saliency_space, SALIENCY_SPACES)
+    _one_of("saliency_abs_stage", c.saliency_abs_stage, ABS_STAGES)
     _one_of("train_attack", c.train_attack, TRAIN_ATTACKS)
+    if c.method in METHOD_ATTACKS:
+        _check(c.train_attack == METHOD_ATTACKS[c.method],
+               f"method {c.method} trains against {METHOD_ATTACKS[c.method]}, but train_attack is "
+               f"'{c.train_attack}': set train_attack: {METHOD_ATTACKS[c.method]} (or choose another method)",
+               "train_attack", "method")
     for a in c.eval_attacks:
         _one_of("eval_attacks entry", a, ATTACKS)
-    _check(0.0 < c.k < 1.0, f"k={c.k} is outside (0, 1): k is the fraction of input features masked, e.g. 0.3")
-    _check(c.lam >= 0.0, f"lam={c.lam} is negative: λ weighs the KL term and must be >= 0 (the paper uses 1)")
-    _check(c.eps_train >= 0.0, f"eps_train={c.eps_train} is negative: an L∞ budget must be >= 0")
-    _check(all(e >= 0.0 for e in c.eval_eps), f"eval_eps={list(c.eval_eps)} has a negative ε: budgets must be >= 0")
-    _check(list(c.eval_eps) == sorted(set(c.eval_eps)), f"eval_eps={list(c.eval_eps)} must be strictly increasing")
-    _check(len(c.eval_eps) > 0 and len(c.eval_attacks) > 0, "eval_eps and eval_attacks must not be empty")
-    _check(c.width > 0, f"width={c.width} must be > 0 (1.0 is the full architecture)")
+    _check(0.0 < c.k < 1.0, f"k={c.k} is outside (0, 1): k is the fraction of input features masked, e.g. 0.3", "k")
+    _check(c.lam >= 0.0, f"lam={c.lam} is negative: λ weighs the KL term and must be >= 0 (the paper uses 1)", "lam")
+    _check(c.eps_train >= 0.0, f"eps_train={c.eps_train} is negative: an L∞ budget must be >= 0", "eps_train")
+    _check(all(e >= 0.0 for e in c.eval_eps), f"eval_eps={list(c.eval_eps)} has a negative ε: budgets must be >= 0",
+           "eval_eps")
+    _check(list(c.eval_eps) == sorted(set(c.eval_eps)), f"eval_eps={list(c.eval_eps)} must be strictly increasing",
+           "eval_eps")
+    _check(len(c.eval_eps) > 0 and len(c.eval_attacks) > 0, "eval_eps and eval_attacks must not be empty",
+           "eval_eps", "eval_attacks")
+    _check(c.width > 0, f"width={c.width} must be > 0 (1.0 is the full architecture)", "width")
     for key in ("epochs", "batch_size", "eval_batch_size", "pgd_steps", "mifgsm_steps", "train_attack_steps"):
-        _check(getattr(c, key) >= 1, f"{key}={getattr(c, key)} must be >= 1")
+        _check(getattr(c, key) >= 1, f"{key}={getattr(c, key)} must be >= 1", key)
+    for key, limit in SIZE_LIMITS.items():
+        _check(getattr(c, key) <= limit, f"{key}={getattr(c, key):g} is larger than {limit:g}, the most this "
+               f"project allocates for it: write a smaller value (the paper's runs use {key}={_paper_size(key)})", key)
     for key in ("n_train_per_class", "n_test_per_class"):
         v = getattr(c, key)
-        _check(v is None or v >= 1, f"{key}={v} must be >= 1, or null for the whole split")
-    _check(c.lr > 0, f"lr={c.lr} must be > 0")
-    _check(c.momentum >= 0 and c.weight_decay >= 0, "momentum and weight_decay must be >= 0")
-    _check(c.n_saliency_maps >= 0, "n_saliency_maps must be >= 0")
-    _check(c.pgd_step_factor > 0 and c.mifgsm_decay >= 0, "pgd_step_factor must be > 0, mifgsm_decay >= 0")
+        _check(v is None or v >= 1, f"{key}={v} must be >= 1, or null for the whole split", key)
+    _check(c.lr > 0, f"lr={c.lr} must be > 0", "lr")
+    _check(c.momentum >= 0 and c.weight_decay >= 0, "momentum and weight_decay must be >= 0", "momentum",
+           "weight_decay")
+    _check(c.n_saliency_maps >= 0, "n_saliency_maps must be >= 0", "n_saliency_maps")
+    _check(c.monitor_n >= 0 and c.monitor_pgd_steps >= 1, "monitor_n must be >= 0 and monitor_pgd_steps >= 1",
+           "monitor_n", "monitor_pgd_steps")
+    _check(c.pgd_step_factor > 0 and c.mifgsm_decay >= 0, "pgd_step_factor must be > 0, mifgsm_decay >= 0",
+           "pgd_step_factor", "mifgsm_decay")
+
+
+def _paper_size(key: str) -> str:
+    return {"width": "1.0", "batch_size": "128 (MNIST) / 256 (CIFAR-10)"}.get(key, str(_FIELDS[key].default))
 
 
 # --------------------------------------------------------------------------- files and layers
@@ -318,8 +374,12 @@ def resolve(
     seed: int = 0,
     overrides: Mapping[str, Any] | None = None,
     params_dir: Path | None = None,
+    overrides_source: str = "overrides",
 ) -> RunConfig:
-    """Resolve a run file (path) or mapping into a validated RunConfig (layers: see module docstring)."""
+    """Resolve a run file (path) or mapping into a validated RunConfig (layers: see module docstring).
+
+    An invalid value is reported with the layer that set it: ``overrides_source`` (the CLI passes ``--set``),
+    the preset's section of ``presets.yaml``, the run file, or ``datasets.yaml``."""
     params_dir = Path(params_dir or default_params_dir())
     if isinstance(spec, (str, Path)):
         source = str(spec)
@@ -328,21 +388,25 @@ def resolve(
         source = "run parameters"
         raw_spec = dict(spec)
     run = _typed(raw_spec, source)
-    explicit = _typed(dict(overrides or {}), "overrides")
+    explicit = _typed(dict(overrides or {}), overrides_source)
     dataset = explicit.get("dataset", run.get("dataset"))
     if dataset is None:
         raise ConfigError(f"{source}: key 'dataset' is missing; allowed values: {', '.join(DATASETS)}")
     _one_of("dataset", dataset, DATASETS)
     defaults_path = params_dir / "datasets.yaml"
     base = _typed(load_yaml(defaults_path).get(dataset) or {}, f"{defaults_path} [{dataset}]")
-    layers = {**base, **run, **preset_overrides(preset, dataset, params_dir), **explicit}
+    from_preset = preset_overrides(preset, dataset, params_dir)
+    layers = {**base, **run, **from_preset, **explicit}
     layers.update(preset=explicit.get("preset", preset), seed=_cast("seed", explicit.get("seed", seed), "seed"))
     if "method" not in layers:
         raise ConfigError(f"{source}: key 'method' is missing; allowed values: {', '.join(METHODS)}")
     try:
         return RunConfig(**layers)
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        sources = [(explicit, overrides_source), (from_preset, f"{params_dir / 'presets.yaml'} [{preset}.{dataset}]"),
+                   (run, source), (base, f"{defaults_path} [{dataset}]")]
+        where = next((name for layer, name in sources for key in exc.keys if key in layer), source)
+        raise ConfigError(f"{where}: {exc}", exc.keys) from None
 
 
 def run_files(dataset: str | None = None, params_dir: Path | None = None) -> list[Path]:

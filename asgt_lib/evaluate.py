@@ -2,8 +2,9 @@
 
 The default sweep is *incremental*: at each ε only the samples still classified correctly after every smaller
 ε are attacked. An adversarial example found within a smaller ball also lies in every larger one, so a sample
-fooled at ε stays fooled; the resulting accuracy is that of the union of the attacks at all ε' ≤ ε (never
-higher than attacking every sample afresh, and non-increasing in ε by construction). ``incremental=False``
+fooled at ε stays fooled; the resulting accuracy is that of the union of the attacks at all ε' ≤ ε (non-increasing
+in ε by construction, and never higher than attacking every sample afresh for the deterministic FGSM and MI-FGSM;
+PGD draws its random start per batch, so there the bound holds up to chance). ``incremental=False``
 attacks every sample at every ε; ``bench/sweep.py`` prints both side by side.
 """
 
@@ -68,7 +69,7 @@ def robustness_curve(
                         xb, yb = x[b].to(device), y[b].to(device)
                         with torch.enable_grad():
                             x_adv = attack(model, xb, yb, eps)
-                        with torch.no_grad():
+                        with torch.inference_mode():
                             ok = (model(x_adv).argmax(1) == yb).cpu()
                         if incremental:
                             alive[b] &= ok

@@ -17,6 +17,7 @@ evaluation re-evaluates without re-training. Every directory appears atomically,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -33,7 +34,8 @@ import torch
 import torchvision
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from . import __version__, compute
+from .compute import resolve_device
 from .config import FIELD_NAMES, MASKING_METHODS, RunConfig
 from .data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
 from .evaluate import attack_fn, robustness_curve, saliency_examples
@@ -48,14 +50,6 @@ RESULT_COLUMNS = ["dataset", "data_source", "model", "method", "name", "k", "lam
 def default_results_dir() -> Path:
     """``$ASGT_RESULTS_DIR``, else ``./results``."""
     return Path(os.environ.get("ASGT_RESULTS_DIR") or "results")
-
-
-def resolve_device(device: str | None = None) -> torch.device:
-    """``auto`` (default): CUDA when available, else CPU."""
-    device = device or os.environ.get("ASGT_DEVICE") or "auto"
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
 
 
 @dataclass
@@ -159,11 +153,12 @@ def run(
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
     source = data_source(cfg.dataset, data_dir)
+    dev = resolve_device(device)
+    cfg = effective_config(cfg, dev)
     run_dir = run_dir_for(cfg, source, results_dir)
     if not force and is_finished(run_dir):
         return load_result(run_dir, cached=True)
 
-    dev = resolve_device(device)
     test = load_split(cfg.dataset, False, data_dir, cfg.n_test_per_class, cfg.subset_seed)
     model, history, train_info = trained_model(cfg, source, data_dir, results_dir, dev, progress, force)
 
@@ -187,7 +182,7 @@ def run(
         "attack_seconds": curve.groupby("attack")["seconds"].sum().round(3).to_dict(),
         "wall_seconds": time.perf_counter() - start,
         "history": history,
-        "provenance": provenance(dev),
+        "provenance": provenance(dev, cfg.model),
     }
     with staging_dir(run_dir) as stage:
         write_json(stage / "config.json", config)
@@ -198,13 +193,21 @@ def run(
     return load_result(run_dir, cached=False)
 
 
+def effective_config(cfg: RunConfig, device: torch.device) -> RunConfig:
+    """``cfg`` with the precision this device really trains in (bf16 falls back to fp32 where unsupported), so
+    that a run is keyed by what it computed."""
+    precision = compute.effective_precision(cfg.precision, device)
+    return cfg if precision == cfg.precision else dataclasses.replace(cfg, precision=precision)
+
+
 def trained_model(
     cfg: RunConfig, source: str, data_dir: Path, results_dir: Path, device: torch.device,
     progress: bool = True, force: bool = False,
 ) -> tuple[torch.nn.Module, list[dict], dict[str, Any]]:
     """Weights for ``cfg``: loaded from the checkpoint cache when present and intact, else trained and saved."""
+    cfg = effective_config(cfg, device)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.dataset, cfg.model, cfg.width).to(device)
+    model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device)
     ckpt_dir = checkpoint_dir_for(cfg, source, results_dir)
     if not force and is_finished(ckpt_dir):
         try:
@@ -214,7 +217,7 @@ def trained_model(
         except (CorruptFileError, KeyError, ValueError) as exc:
             warnings.warn(f"{exc}; retraining", RuntimeWarning, stacklevel=2)
             torch.manual_seed(cfg.seed)
-            model = build_model(cfg.dataset, cfg.model, cfg.width).to(device)
+            model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device)
     train_split: Split = load_split(cfg.dataset, True, data_dir, cfg.n_train_per_class, cfg.subset_seed)
     t0 = time.perf_counter()
     history = train(model, train_split.x, train_split.y, cfg, progress=progress)
@@ -235,7 +238,7 @@ def _tidy(curve: pd.DataFrame, cfg: RunConfig, source: str) -> pd.DataFrame:
     return table[RESULT_COLUMNS + ["n_attacked"]]  # no timings: the table is bit-identical across reruns
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
+def provenance(device: torch.device, model_name: str | None = None) -> dict[str, Any]:
     """Where and with what a number was computed."""
     return {
         "git_commit": _git("rev-parse", "HEAD"),
@@ -244,15 +247,11 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),
-        "device": _device_name(device),
+        "device": compute.device_name(device),
+        "cpu_bf16": compute.cpu_bf16_support(),
+        "channels_last": compute.uses_channels_last(model_name, device) if model_name else None,
         "threads": torch.get_num_threads(),
     }
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def _git(*args: str) -> str | None:

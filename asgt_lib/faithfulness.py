@@ -56,7 +56,7 @@ from torch import nn
 from .data import load_split
 from .experiment import derived_dir, load_trained_model, run_config
 from .models import eval_mode
-from .saliency import FILLS, lowest_saliency_indices, mask_pixels, saliency
+from .saliency import FILLS, SaliencyConvention, lowest_saliency_indices, mask_pixels, saliency
 from .storage import is_finished, staging_dir, write_json
 
 #: Fills: the library's M_k fills, and ROAD's noisy linear imputation.
@@ -388,7 +388,7 @@ def faithfulness(
                      "ci_high": stats[2], "n": n, "better": better, "detail": detail})
 
     with eval_mode(model):
-        sal = saliency(model, x.to(device), y.to(device), absolute=s.absolute).cpu()
+        sal = saliency(model, x.to(device), y.to(device), SaliencyConvention(absolute=s.absolute)).cpu()
         correct = _probs(model, x, s.batch_size).argmax(1) == y
         summary("clean_accuracy", "", "", wilson_ci(int(correct.sum()), len(y)), len(y), "higher",
                 "accuracy on the test points (Wilson interval)")
@@ -436,7 +436,7 @@ def faithfulness(
                 "Gini index of the |saliency| map (0 uniform, 1 one pixel)")
 
         randomised = randomise_last_layer(model, s.seed)
-        sal_rand = saliency(randomised, x.to(device), y.to(device), absolute=s.absolute).cpu()
+        sal_rand = saliency(randomised, x.to(device), y.to(device), SaliencyConvention(absolute=s.absolute)).cpu()
         rho = spearman(score, sal_rand.abs())
         rho = rho[~rho.isnan()]
         stats = mean_ci(rho)

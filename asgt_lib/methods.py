@@ -10,7 +10,16 @@
                authors' code (niniack/continualTrain ``adversarial_saliency_plugin.py`` @ 0b381b6)
 ``sga``        CE(f(X), y) + λ·KL[f(Attack(M_k(X))) ‖ f(X)]: mask first, then attack; no adversarial CE
                (Li et al. 2022, as ``adversarial_medical_plugin.py`` of the same repository implements it)
+``fgsm-rs``    CE(f(X'), y),  X' = FGSM with a uniform random start and step 1.25·ε (Wong et al. 2020, Alg. 3;
+               adversarial loss only, as published)
+``pgd-at``     CE(f(X'), y),  X' = PGD with ``train_attack_steps`` steps (Madry et al. 2018, eq. 2.1; adversarial
+               loss only, as published)
+``asgt-rs``    ``asgt`` whose inner attack is FGSM-RS instead of FGSM: the one change that separates the
+               saliency term from the random start (with ``lam: 0`` it is AT with FGSM-RS and a clean CE term)
 =============  ======================================================================================
+
+Every objective takes its training attack from ``MethodParams.attack`` (``train_attack``: ``fgsm``, ``fgsm-rs``,
+``pgd``); :data:`asgt_lib.config.METHOD_ATTACKS` fixes it for the methods defined by their attack.
 
 KL[f(A) ‖ f(B)] is written in the paper's notation and computed as the SGT code does,
 ``KLDivLoss(reduction='batchmean')(log_softmax f(A), softmax f(B))``, which in maths notation is
@@ -33,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import fgsm, fgsm_from_gradient, pgd
+from .attacks import TRAIN_ATTACKS, fgsm_from_gradient
 from .models import eval_mode, is_mode_invariant
-from .saliency import FILLS, mask_lowest, saliency, saliency_from_logits
+from .saliency import FILLS, SaliencyConvention, input_scale, mask_lowest, saliency, saliency_from_logits
 
 Terms = dict[str, torch.Tensor]
 
@@ -49,7 +58,7 @@ class MethodParams:
     eps: float = 0.3
     attack: str = "fgsm"
     attack_steps: int = 10
-    absolute: bool = False
+    saliency: SaliencyConvention = SaliencyConvention()
     fill: str = "uniform"
     reuse_forward: bool = True
 
@@ -60,8 +69,8 @@ class MethodParams:
             raise ValueError(f"λ={self.lam} is negative: the KL weight must be >= 0")
         if self.eps < 0:
             raise ValueError(f"ε={self.eps} is negative: the training budget must be >= 0")
-        if self.attack not in ("fgsm", "pgd"):
-            raise ValueError(f"training attack '{self.attack}' is unknown; allowed values: fgsm, pgd")
+        if self.attack not in TRAIN_ATTACKS:
+            raise ValueError(f"training attack '{self.attack}' is unknown; allowed values: {', '.join(TRAIN_ATTACKS)}")
         if self.fill not in FILLS:
             raise ValueError(f"mask fill '{self.fill}' is unknown; allowed values: {', '.join(FILLS)}")
 
@@ -76,11 +85,13 @@ def _shares_forward(model: nn.Module, p: MethodParams) -> bool:
 
 
 def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: MethodParams, g: torch.Generator | None):
-    """X' = X + δ* (Alg. 2 line 6-7), crafted in eval mode."""
+    """X' = X + δ* (Alg. 2 line 6-7), crafted in eval mode with the attack ``p.attack``."""
     with eval_mode(model), torch.enable_grad():
         if p.attack == "fgsm":
-            return fgsm(model, x, y, p.eps)
-        return pgd(model, x, y, p.eps, steps=p.attack_steps, generator=g)
+            return TRAIN_ATTACKS["fgsm"](model, x, y, p.eps)
+        if p.attack == "fgsm-rs":
+            return TRAIN_ATTACKS["fgsm-rs"](model, x, y, p.eps, generator=g)
+        return TRAIN_ATTACKS["pgd"](model, x, y, p.eps, steps=p.attack_steps, generator=g)
 
 
 def _adversarial(model, x, y, p: MethodParams, g) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -99,8 +110,9 @@ def _saliency(model, x, p: MethodParams, target: torch.Tensor | None) -> tuple[t
         x_leaf = x.detach().requires_grad_(True)
         logits = model(x_leaf)
         t = logits.detach().argmax(1) if target is None else target
-        return saliency_from_logits(logits, x_leaf, t, p.absolute, retain_graph=True), logits
-    return saliency(model, x, target, p.absolute), None
+        return saliency_from_logits(logits, x_leaf, t, p.saliency, retain_graph=True,
+                                    scale=input_scale(model, p.saliency)), logits
+    return saliency(model, x, target, p.saliency), None
 
 
 def _forward(model, x: torch.Tensor, reused: torch.Tensor | None) -> torch.Tensor:
@@ -130,6 +142,13 @@ def at_fgsm_loss(model, x, y, p: MethodParams, g=None) -> tuple[torch.Tensor, Te
     x_adv, logits = _adversarial(model, x, y, p, g)
     ce, ce_adv = F.cross_entropy(_forward(model, x, logits), y), F.cross_entropy(model(x_adv), y)
     return ce + ce_adv, {"ce": ce, "ce_adv": ce_adv}
+
+
+def adversarial_ce_loss(model, x, y, p: MethodParams, g=None) -> tuple[torch.Tensor, Terms]:
+    """Adversarial training on the adversarial loss alone, L = CE(f(X'), y): FGSM-RS (Wong et al. 2020) with
+    ``attack="fgsm-rs"``, PGD-AT (Madry et al. 2018, eq. 2.1) with ``attack="pgd"``."""
+    ce_adv = F.cross_entropy(model(_attack(model, x, y, p, g)), y)
+    return ce_adv, {"ce_adv": ce_adv}
 
 
 def _asgt(model, x, y, p: MethodParams, g, paper: bool) -> tuple[torch.Tensor, Terms]:
@@ -170,6 +189,9 @@ METHODS: dict[str, LossFn] = {
     "sga": sga_loss,
     "asgt": asgt_loss,
     "asgt-code": asgt_code_loss,
+    "fgsm-rs": adversarial_ce_loss,
+    "pgd-at": adversarial_ce_loss,
+    "asgt-rs": asgt_loss,
 }
 
 

@@ -134,7 +134,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted classes (on the CPU) of ``x`` in batches, in eval mode; an empty ``x`` gives an empty tensor."""
     if len(x) == 0:

@@ -11,7 +11,8 @@ import torch
 
 ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
 METHOD_ORDER = ["st", "sgt-k0.3", "sgt-k0.5", "sgt-k0.1", "sgt-k0.2", "at-fgsm", "sga-k0.3", "sga-k0.1",
-                "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1"]
+                "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1", "asgt-rs-lam0", "asgt-rs-k0.3",
+                "asgt-rs-k0.1", "fgsm-rs", "pgd-at"]
 
 
 def robustness_panels(table: pd.DataFrame, names: Sequence[str] | None = None, title: str = "") -> plt.Figure:
@@ -127,6 +128,37 @@ def faithfulness_curves(curves: pd.DataFrame, runs: pd.DataFrame, dataset: str, 
     axes[0][0].set_ylabel("accuracy / true-class probability")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), title="model (dotted: random order)",
                        fontsize=8, title_fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def overfitting_curves(monitor: pd.DataFrame, dataset: str, title: str = "") -> plt.Figure:
+    """The catastrophic-overfitting signal during training (Wong et al. 2020): FGSM and PGD accuracy (%) at
+    ε_train on the fixed training monitor batch after each epoch, one panel per model (mean over seeds). A PGD
+    line that collapses while FGSM stays high is catastrophic overfitting."""
+    m = monitor[monitor.dataset == dataset]
+    names = _order(m["name"])
+    cols = min(4, max(1, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), sharex=True, sharey=True, squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
+        g = m[m.name == name].groupby("epoch")[["clean", "fgsm", "pgd"]].mean().mul(100)
+        for column, style in (("clean", ":"), ("fgsm", "-"), ("pgd", "--")):
+            ax.plot(g.index, g[column], style, marker="o", markersize=3, label=column.upper()
+                    if column != "clean" else "clean")
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("train-batch acc. (%)")
+    if len(names):
+        axes.flat[0].legend(fontsize=7, loc="lower left")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -1,10 +1,26 @@
 """Saliency S(∇_X f(X)) and the input mask M_k (Alg. 1 lines 6-9, Alg. 2 lines 8-10, eq. 3).
 
-Conventions of the official SGT code (``Scripts/interpretable.py``, ``Scripts/Helper.py``), followed here:
+Saliency is the gradient of the target class's score w.r.t. the input, computed with the model in eval mode,
+averaged over channels so that one H×W pixel mask applies to every channel. Where the official SGT code
+(``Scripts/interpretable.py``, ``Scripts/Helper.py``, captum ``Saliency`` with ``abs=False``) and this project
+differ, each choice is a run parameter (:class:`SaliencyConvention`); the defaults are this project's:
 
-* saliency is the gradient of the *target-class logit* (true label by default) w.r.t. the input, computed with
-  the model in eval mode (captum ``Saliency`` with ``abs=False``): **signed** unless ``absolute=True``;
-* it is averaged over channels, so one H×W pixel mask applies to every channel;
+=====================  ==========================  ======================================================
+run parameter          default (this project)      the official SGT code
+=====================  ==========================  ======================================================
+``saliency_of``        ``logit``: ∂z_y/∂x          ``log_softmax``: its MNIST network returns log-softmax,
+                                                   so captum differentiates log p_y
+``saliency_space``     ``pixels``: ∂/∂x, x∈[0,1]   ``normalized``: on CIFAR-10 the gradient is taken w.r.t.
+                                                   the normalised input (x−μ)/σ, i.e. ∂/∂x · σ per channel,
+                                                   before the channel mean
+``saliency_abs``       ``false`` (signed)          ``false`` (signed) unless run with ``--abs``
+``saliency_abs_stage`` ``before_mean``: |·| per    ``after_mean``: its ``--abs`` takes |·| of the channel
+                       channel, then the mean      mean
+=====================  ==========================  ======================================================
+
+For a one-channel input (MNIST) ``saliency_space`` and ``saliency_abs_stage`` change nothing: σ is one positive
+constant and the mean is over one channel. Further conventions, shared with the official code:
+
 * M_k replaces the ⌊k·H·W⌋ pixels with the *lowest* saliency (``topk(largest=False)``; with signed saliency
   that means the most negative gradients, not the ones nearest zero; ``absolute=True`` gives the latter);
 * ``fill="uniform"``: each masked value is drawn uniformly between that sample's per-channel min and max
@@ -18,26 +34,71 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .models import eval_mode
+from dataclasses import dataclass
 
-FILLS = ("uniform", "mean")
+import torch.nn.functional as F
+
+from .config import ABS_STAGES, SALIENCY_OF, SALIENCY_SPACES
+from .config import MASK_FILLS as FILLS
+from .models import Normalize, eval_mode
+
+
+@dataclass(frozen=True)
+class SaliencyConvention:
+    """Which gradient the saliency map is (the table in the module docstring); defaults: this project's."""
+
+    of: str = "logit"
+    space: str = "pixels"
+    absolute: bool = False
+    abs_stage: str = "before_mean"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("saliency_of", self.of, SALIENCY_OF),
+                                     ("saliency_space", self.space, SALIENCY_SPACES),
+                                     ("saliency_abs_stage", self.abs_stage, ABS_STAGES)):
+            if value not in allowed:
+                raise ValueError(f"{name} '{value}' is unknown; allowed values: {', '.join(allowed)}")
+
+
+def input_scale(model: nn.Module, convention: SaliencyConvention) -> torch.Tensor | None:
+    """σ per channel (1, C, 1, 1) when the gradient is taken w.r.t. the normalised input, else None.
+
+    x_n = (x − μ)/σ, so ∂f/∂x_n = ∂f/∂x · σ: the same backward pass, rescaled, and no second forward.
+    """
+    if convention.space == "pixels":
+        return None
+    norm = next((m for m in model.modules() if isinstance(m, Normalize)), None)
+    if norm is None:
+        raise ValueError("saliency_space 'normalized' needs a model whose first layer is asgt_lib.models.Normalize")
+    return norm.std
 
 
 def saliency_from_logits(
-    logits: torch.Tensor, x: torch.Tensor, target: torch.Tensor, absolute: bool = False, retain_graph: bool = False
+    logits: torch.Tensor, x: torch.Tensor, target: torch.Tensor,
+    convention: SaliencyConvention = SaliencyConvention(), retain_graph: bool = False,
+    scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Channel-averaged ∂ logit_target / ∂x for an ``x`` that ``logits`` were computed from; shape (B, H, W).
+    """Channel-averaged gradient of the target's score (``convention.of``) w.r.t. the ``x`` that ``logits`` were
+    computed from, times ``scale`` (:func:`input_scale`) when given; shape (B, H, W).
 
     ``retain_graph=True`` keeps the forward graph so the same logits can still enter a training loss.
     """
-    picked = logits.gather(1, target.view(-1, 1)).sum()
+    scores = F.log_softmax(logits, dim=1) if convention.of == "log_softmax" else logits
+    picked = scores.gather(1, target.view(-1, 1)).sum()
     grad = torch.autograd.grad(picked, x, retain_graph=retain_graph)[0]
-    grad = grad.abs() if absolute else grad
-    return grad.mean(dim=1).detach()
+    if scale is not None:
+        grad = grad * scale
+    if convention.absolute and convention.abs_stage == "before_mean":
+        grad = grad.abs()
+    sal = grad.mean(dim=1)
+    if convention.absolute and convention.abs_stage == "after_mean":
+        sal = sal.abs()
+    return sal.detach()
 
 
 def saliency(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, absolute: bool = False
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor | None,
+    convention: SaliencyConvention = SaliencyConvention(),
 ) -> torch.Tensor:
     """Saliency map of ``model`` at ``x`` for class ``target`` (eval mode, no parameter gradients); (B, H, W).
 
@@ -47,7 +108,7 @@ def saliency(
         x = x.detach().requires_grad_(True)
         logits = model(x)
         target = logits.detach().argmax(1) if target is None else target
-        return saliency_from_logits(logits, x, target, absolute)
+        return saliency_from_logits(logits, x, target, convention, scale=input_scale(model, convention))
 
 
 def num_masked(k: float, height: int, width: int) -> int:

@@ -1,11 +1,20 @@
-"""Cost of one training step of each method relative to standard training, on the same model and batch.
+"""Roofline benchmark: what a training step and an evaluation sweep cost, against what this machine can do.
 
-    python bench/step_cost.py [--dataset mnist|cifar10] [--width 0.25] [--batch 128] [--repeats 5]
+    python bench/step_cost.py [--datasets mnist cifar10] [--presets quick reference] [--precisions fp32 bf16]
+                              [--methods st asgt ...] [--repeats 3] [--device cpu|cuda]
 
-Prints seconds per step and the ratio to ST. ASGT with an FGSM inner attack needs 3 forward passes of training
-work plus 2 input-gradient passes; on a model that computes the same function in train and eval mode
-(the MNIST AlexNet) the attack and the saliency reuse the loss's forward passes (``reuse_forward``), which the
-``asgt (no reuse)`` row measures against. Target: ASGT-FGSM <= 4.0x ST on the CPU.
+Prints, in one run:
+
+1. the machine: CPU (or GPU) name, its bfloat16 support, threads, and its own peak measured here: a large
+   float32 and bfloat16 matrix product, in GFLOP/s;
+2. per dataset, preset width and precision, each method's training step (the exact run file of the grid, resolved
+   with the preset): seconds, images/s, GFLOP per step counted by ``torch.utils.flop_counter.FlopCounterMode``
+   (forward, backward and the inner attacks and saliency), achieved GFLOP/s, its fraction of the peak of that
+   precision, and the ratio to ST in the same run;
+3. the evaluation sweep (float32, as every scored attack): images × ε × attack steps per second, and GFLOP/s.
+
+Timings are medians over ``--repeats`` steps after one warm-up step; run it on an idle machine (two heavy
+processes on 2 cores slow each other 5-8×).
 """
 
 from __future__ import annotations
@@ -15,50 +24,155 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from asgt_lib.methods import METHODS, MethodParams
-from asgt_lib.models import INPUT_SHAPE, build_model, is_mode_invariant
+from asgt_lib import compute
+from asgt_lib import config as C
+from asgt_lib.evaluate import attack_fn, robustness_curve
+from asgt_lib.methods import get_method
+from asgt_lib.models import INPUT_SHAPE, build_model
+from asgt_lib.train import make_generator, method_params
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+#: Widths measured besides the presets': the candidates for the `reference` protocol (issue "Evidence the book
+#: can stand on"), until params/presets.yaml defines that preset, when its own widths are used instead.
+REFERENCE_WIDTHS = {"mnist": 0.5, "cifar10": 0.25}
 
 
-def time_step(model, fn, x, y, params, repeats: int) -> float:
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    times = []
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of an n×n matrix product (2·n³ FLOPs), best of ``repeats``."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best = float("inf")
     for i in range(repeats + 1):
+        _sync(device)
         start = time.perf_counter()
-        loss, _ = fn(model, x, y, params, g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i:  # the first step warms up allocators and kernels
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        (a @ b).sum().item()
+        _sync(device)
+        if i:
+            best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def training_step(model, loss_fn, x, y, params, precision, device, optimizer, generator) -> None:
+    with compute.autocast(precision, device):
+        loss, _ = loss_fn(model, x, y, params, generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def step_cost(cfg: C.RunConfig, precision: str, device: torch.device, repeats: int) -> tuple[float, float]:
+    """(median seconds, GFLOP) of one training step of ``cfg`` at its batch size."""
+    torch.manual_seed(0)
+    model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device).train()
+    x = torch.rand(cfg.batch_size, *INPUT_SHAPE[cfg.dataset], device=device)
+    y = torch.randint(0, 10, (cfg.batch_size,), device=device)
+    loss_fn, params = get_method(cfg.method), method_params(cfg)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    g = make_generator(0, device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        training_step(model, loss_fn, x, y, params, precision, device, opt, g)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        training_step(model, loss_fn, x, y, params, precision, device, opt, g)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), counter.get_total_flops() / 1e9
+
+
+def sweep_cost(cfg: C.RunConfig, device: torch.device, n_images: int) -> dict[str, tuple[float, float, float]]:
+    """Per attack: (gradient steps × images × ε per second, GFLOP/s, seconds) of a non-incremental sweep over
+    3 budgets on ``n_images`` random images, float32."""
+    torch.manual_seed(0)
+    model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device).eval()
+    x = torch.rand(n_images, *INPUT_SHAPE[cfg.dataset])
+    y = torch.randint(0, 10, (n_images,))
+    eps_grid = [e for e in cfg.eval_eps if e > 0][:3]
+    steps = {"fgsm": 1, "pgd": cfg.pgd_steps, "mifgsm": cfg.mifgsm_steps}
+    out = {}
+    for name in cfg.eval_attacks:
+        attacks = {name: attack_fn(name, cfg)}
+        counter = FlopCounterMode(display=False)
+        with counter:
+            robustness_curve(model, x[:8], y[:8], attacks, eps_grid[:1], cfg.eval_batch_size, incremental=False)
+        flops_per_image_eps = counter.get_total_flops() / 8
+        _sync(device)
+        start = time.perf_counter()
+        robustness_curve(model, x, y, attacks, eps_grid, cfg.eval_batch_size, incremental=False)
+        _sync(device)
+        seconds = time.perf_counter() - start
+        work = n_images * len(eps_grid)
+        out[name] = (work * steps[name] / seconds, flops_per_image_eps * work / seconds / 1e9, seconds)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=["mnist", "cifar10"], default="mnist")
-    parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--datasets", nargs="+", default=list(C.DATASETS), choices=C.DATASETS)
+    parser.add_argument("--presets", nargs="+", default=["quick", "reference"],
+                        help="presets whose width and batch size are measured (missing ones are skipped)")
+    parser.add_argument("--precisions", nargs="+", default=list(C.PRECISIONS), choices=C.PRECISIONS)
+    parser.add_argument("--methods", nargs="+", default=None, help="run-file names (default: the whole grid)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sweep-images", type=int, default=200)
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda (default: auto)")
+    parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                        help="memory format (default: asgt_lib.compute.CHANNELS_LAST, the one runs use)")
     args = parser.parse_args()
 
-    torch.manual_seed(0)
-    arch = "alexnet" if args.dataset == "mnist" else "resnet18"
-    model = build_model(args.dataset, arch, args.width).train()
-    x = torch.rand(args.batch, *INPUT_SHAPE[args.dataset])
-    y = torch.randint(0, 10, (args.batch,))
-    eps = 0.3 if args.dataset == "mnist" else 8 / 255
-    print(f"{args.dataset} {arch} width {args.width}, batch {args.batch}, {torch.get_num_threads()} threads, "
-          f"mode-invariant model: {is_mode_invariant(model)}")
-    rows = [(name, fn, MethodParams(eps=eps)) for name, fn in METHODS.items()]
-    rows.append(("asgt (no reuse)", METHODS["asgt"], MethodParams(eps=eps, reuse_forward=False)))
-    base = None
-    print(f"{'method':<18}{'s/step':>10}{'x ST':>8}")
-    for name, fn, params in rows:
-        seconds = time_step(model, fn, x, y, params, args.repeats)
-        base = base or seconds
-        print(f"{name:<18}{seconds:>10.4f}{seconds / base:>8.2f}")
+    device = compute.resolve_device(args.device)
+    if args.channels_last != "auto":
+        for key in [k for k in compute.CHANNELS_LAST if k[1] == device.type]:
+            compute.CHANNELS_LAST[key] = args.channels_last == "on"
+    threads = compute.set_threads() if device.type == "cpu" else torch.get_num_threads()
+    formats = {m: compute.uses_channels_last(m, device) for m in C.MODELS}
+    print(f"# Roofline benchmark\n\n{compute.device_name(device)}; torch {torch.__version__}, {threads} threads; "
+          f"channels-last: {formats}\n")
+    peak = {p: matmul_peak(DTYPES[p], device) for p in args.precisions}
+    print("| peak (2048² matrix product) | GFLOP/s |\n|---|--:|")
+    for p, v in peak.items():
+        print(f"| {p} | {v:,.0f} |")
+    presets = C.load_yaml(C.default_params_dir() / "presets.yaml")
+    for dataset in args.datasets:
+        for preset in args.presets:
+            files = [f for f in C.run_files(dataset) if args.methods is None or f.stem in args.methods]
+            if preset in presets:
+                configs = [C.resolve(f, preset) for f in files]
+            elif preset == "reference":
+                configs = [C.resolve(f, "quick", overrides={"width": REFERENCE_WIDTHS[dataset]}) for f in files]
+            else:
+                raise SystemExit(f"preset {preset!r} is not in params/presets.yaml")
+            configs.sort(key=lambda c: (c.method != "st", c.label))
+            base = configs[0]
+            planned = "" if preset in presets else " (planned width, preset not defined yet)"
+            print(f"\n## {dataset}, preset {preset}{planned}: {base.model} width {base.width:g}, "
+                  f"batch {base.batch_size}\n")
+            print("| method | precision | s/step | images/s | GFLOP/step | GFLOP/s | % of peak | × ST |")
+            print("|---|---|--:|--:|--:|--:|--:|--:|")
+            for precision in args.precisions:
+                st_seconds = None
+                for cfg in configs:
+                    seconds, gflop = step_cost(cfg, precision, device, args.repeats)
+                    st_seconds = st_seconds or (seconds if cfg.method == "st" else None)
+                    ratio = f"{seconds / st_seconds:.2f}" if st_seconds else "–"
+                    print(f"| {cfg.label} | {precision} | {seconds:.4f} | {cfg.batch_size / seconds:,.0f} | "
+                          f"{gflop:.1f} | {gflop / seconds:,.0f} | {100 * gflop / seconds / peak[precision]:.1f} | "
+                          f"{ratio} |", flush=True)
+            print(f"\nEvaluation sweep (float32, non-incremental, {args.sweep_images} random images × 3 ε, "
+                  f"eval batch {base.eval_batch_size}):\n")
+            print("| attack | images × ε × steps / s | GFLOP/s | % of fp32 peak | seconds |\n|---|--:|--:|--:|--:|")
+            for name, (rate, gflops, seconds) in sweep_cost(base, device, args.sweep_images).items():
+                print(f"| {name} | {rate:,.0f} | {gflops:,.0f} | {100 * gflops / peak['fp32'] if 'fp32' in peak else float('nan'):.1f} "
+                      f"| {seconds:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

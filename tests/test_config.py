@@ -20,6 +20,11 @@ def test_run_files_cover_every_figure():
     names = {(p.parent.name, p.stem) for p in C.run_files()}
     for ds in ("mnist", "cifar10"):
         assert {(ds, m) for m in ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code")} <= names
+        assert {(ds, m) for m in ("fgsm-rs", "pgd-at", "asgt-rs", "asgt-rs-lam0")} <= names  # the field
+        rs, plain = C.resolve(f"params/{ds}/asgt-rs.yaml"), C.resolve(f"params/{ds}/asgt.yaml")
+        changed = {k for k, v in rs.to_dict().items() if v != plain.to_dict()[k]}
+        assert changed == {"method", "train_attack"}  # the one change: the inner attack
+        assert C.resolve(f"params/{ds}/asgt-rs-lam0.yaml").lam == 0.0
     assert ("mnist", "sgt-k0.5") in names and ("cifar10", "sgt-k0.2") in names
     assert C.resolve("params/mnist/sgt-k0.5.yaml").k == 0.5
     assert C.resolve("params/cifar10/sgt-k0.2.yaml").k == 0.2
@@ -63,7 +68,15 @@ def test_hashes_follow_numbers_not_labels():
     ({"lam": -1}, "lam=-1.0 is negative"),
     ({"eps_train": -0.1}, "eps_train=-0.1 is negative"),
     ({"eval_eps": [0.1, -0.2]}, "negative ε"),
-    ({"method": "pgd-at"}, "method 'pgd-at' is unknown; allowed values: st, sgt, at-fgsm, sga, asgt, asgt-code"),
+    ({"method": "trades"}, "method 'trades' is unknown; allowed values: st, sgt, at-fgsm, sga, asgt, asgt-code, "
+                           "fgsm-rs, pgd-at, asgt-rs"),
+    ({"method": "pgd-at"}, "method pgd-at trains against pgd, but train_attack is 'fgsm': set train_attack: pgd"),
+    ({"width": 1e9}, "width=1e\\+09 is larger than 8, the most this project allocates"),
+    ({"eval_batch_size": 10 ** 7}, "eval_batch_size=1e\\+07 is larger than 65536"),
+    ({"eval_eps": [0.1, float("nan")]}, "key 'eval_eps' has value .*not a finite number"),
+    ({"eps_train": "inf"}, "key 'eps_train' has value 'inf'.*not a finite number"),
+    ({"precision": "fp16"}, "precision 'fp16' is unknown; allowed values: fp32, bf16"),
+    ({"saliency_of": "softmax"}, "saliency_of 'softmax' is unknown; allowed values: logit, log_softmax"),
     ({"dataset": "imagenet"}, "dataset 'imagenet' is unknown; allowed values: mnist, cifar10"),
     ({"epochs": "many"}, "key 'epochs' has value 'many', which is not a valid integer"),
     ({"epochs": 2.5}, "key 'epochs' has value 2.5, which is not a valid integer"),
@@ -110,3 +123,14 @@ def test_set_assignments_are_yaml_typed():
                                                                             "name": "x"}
     with pytest.raises(C.ConfigError, match="not of the form key=value"):
         C.parse_assignments(["k0.5"])
+
+
+def test_an_error_names_the_layer_that_set_the_value(tmp_path):
+    """A bad value given by --set is reported as coming from --set, not from the run file it overrides; one
+    from the run file names the run file."""
+    with pytest.raises(C.ConfigError, match=r"^--set: k=2.0 is outside"):
+        C.resolve("params/mnist/sgt.yaml", preset="smoke", overrides={"k": 2}, overrides_source="--set")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: mnist\nmethod: sgt\nk: 2\n")
+    with pytest.raises(C.ConfigError, match=rf"^{bad}: k=2.0 is outside"):
+        C.resolve(bad, preset="smoke", overrides={"lam": 0.5}, overrides_source="--set")

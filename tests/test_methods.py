@@ -154,5 +154,61 @@ def test_invalid_method_parameters_are_refused(kwargs, message):
 
 
 def test_unknown_method_is_named():
-    with pytest.raises(ValueError, match="method 'pgd-at' is unknown; allowed values: st, sgt, at-fgsm"):
-        get_method("pgd-at")
+    with pytest.raises(ValueError, match="method 'trades' is unknown; allowed values: st, sgt, at-fgsm"):
+        get_method("trades")
+
+
+# --------------------------------------------------------------------------- the baselines of "ASGT against the field"
+def wong_fgsm_rs(model, x, y, eps, alpha, generator):
+    """FGSM-RS as Wong et al.'s Alg. 3 writes it, with δ as the variable (an independent reference)."""
+    model.eval()
+    delta = torch.empty_like(x).uniform_(-eps, eps, generator=generator)
+    delta = ((x + delta).clamp(0, 1) - x).requires_grad_(True)
+    F.cross_entropy(model(x + delta), y).backward()
+    delta = (delta + alpha * delta.grad.sign()).clamp(-eps, eps)
+    return (x + delta).clamp(0, 1).detach()
+
+
+def test_fgsm_rs_is_adversarial_ce_on_a_random_start_step_of_1_25_eps(model_and_batch):
+    model, x, y = model_and_batch
+    ref = copy.deepcopy(model)
+    loss, terms = METHODS["fgsm-rs"](model, x, y, MethodParams(eps=0.1, attack="fgsm-rs"), gen())
+    x_adv = wong_fgsm_rs(ref, x, y, 0.1, 1.25 * 0.1, gen())
+    ref.train()
+    assert set(terms) == {"ce_adv"}                           # Wong et al. train on the adversarial loss only
+    assert torch.allclose(loss, F.cross_entropy(ref(x_adv), y), atol=1e-5)
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6
+
+
+def test_pgd_at_is_adversarial_ce_on_torchattacks_pgd(model_and_batch):
+    """PGD-AT against torchattacks' PGD started from the same random point (its start is drawn from the global
+    RNG, ours from the generator: the same numbers when both are seeded alike)."""
+    model, x, y = model_and_batch
+    ref = copy.deepcopy(model)
+    p = MethodParams(eps=0.1, attack="pgd", attack_steps=3)
+    loss, terms = METHODS["pgd-at"](model, x, y, p, torch.Generator().manual_seed(5))
+    torch.manual_seed(5)
+    x_adv = torchattacks.PGD(ref, eps=0.1, alpha=2.5 * 0.1 / 3, steps=3, random_start=True)(x, y)
+    ref.train()
+    assert set(terms) == {"ce_adv"}
+    assert torch.allclose(loss, F.cross_entropy(ref(x_adv), y), atol=1e-5)
+
+
+def test_asgt_rs_is_asgt_with_the_fgsm_rs_inner_attack(model_and_batch):
+    model, x, y = model_and_batch
+    p = MethodParams(k=0.3, lam=1.0, eps=0.1, attack="fgsm-rs")
+    ref = copy.deepcopy(model)
+    loss, terms = METHODS["asgt-rs"](model, x, y, p, gen())
+    g = gen()
+    x_adv = wong_fgsm_rs(ref, x, y, 0.1, 0.125, g)               # the generator's first draws: the start
+    sal = reference_saliency(ref, x_adv, y)
+    ref.train()
+    x_masked = mask_lowest(x_adv, sal, 0.3, "uniform", g)         # then the fill
+    clean, adv, masked = ref(x), ref(x_adv), ref(x_masked)
+    assert torch.allclose(terms["ce_adv"], F.cross_entropy(adv, y), atol=1e-5)
+    assert torch.allclose(terms["kl"], kl(clean, masked), atol=1e-5)
+    assert torch.allclose(loss, F.cross_entropy(clean, y) + F.cross_entropy(adv, y) + kl(clean, masked), atol=1e-5)
+    # and it differs from plain ASGT only through the attack
+    assert not torch.allclose(terms["ce_adv"], METHODS["asgt"](copy.deepcopy(ref), x, y,
+                                                              MethodParams(k=0.3, eps=0.1), gen())[1]["ce_adv"])
+

@@ -35,6 +35,26 @@ def test_training_is_deterministic_and_learns(mnist_sample):
     assert (model(test.x).argmax(1) == test.y).float().mean() > 0.3
 
 
+def test_history_records_the_catastrophic_overfitting_signal(mnist_sample):
+    """Every epoch: clean, FGSM and PGD accuracy at eps_train on the same fixed training images; PGD is the
+    stronger attack, and the monitor leaves training's random numbers untouched."""
+    train_split, _ = mnist_sample
+    weights = {}
+    for n in (0, 64):
+        cfg = C.resolve({"dataset": "mnist", "method": "at-fgsm"}, preset="smoke",
+                        overrides={"epochs": 2, "width": 0.125, "batch_size": 50, "monitor_n": n})
+        torch.manual_seed(0)
+        model = build_model("mnist", "alexnet", cfg.width)
+        history = train(model, train_split.x, train_split.y, cfg, progress=False)
+        weights[n] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert torch.equal(weights[0], weights[64])
+    keys = {"monitor_clean_acc", "monitor_fgsm_acc", "monitor_pgd_acc"}
+    assert all(keys <= set(h) for h in history)
+    last = history[-1]
+    assert 0 <= last["monitor_pgd_acc"] <= 1 and 0.2 < last["monitor_clean_acc"] <= 1
+    assert last["monitor_pgd_acc"] < last["monitor_clean_acc"]  # the attack has something to break
+
+
 def test_diverging_training_stops_with_a_clear_error(mnist_sample):
     train_split, _ = mnist_sample
     cfg = C.resolve({"dataset": "mnist", "method": "st"}, preset="smoke", overrides={"lr": 1e6, "epochs": 2})
@@ -52,7 +72,11 @@ def test_incremental_sweep_is_monotone_and_never_above_the_full_sweep(trained_al
     inc = robustness_curve(trained_alexnet, test.x, test.y, attacks, grid, incremental=True)
     full = robustness_curve(trained_alexnet, test.x, test.y, attacks, grid, incremental=False)
     merged = inc.merge(full, on=["attack", "eps"], suffixes=("_inc", "_full"))
-    assert (merged.accuracy_inc <= merged.accuracy_full + 1e-9).all()
+    deterministic = merged[merged.attack != "pgd"]  # FGSM and MI-FGSM: the same example whatever the batch
+    assert (deterministic.accuracy_inc <= deterministic.accuracy_full + 1e-9).all()
+    # PGD's random start is drawn per batch, so a sample attacked in a smaller batch starts elsewhere: the union
+    # bound holds up to chance (seen: one sample in 100 on an Intel AMX CPU)
+    assert (merged.accuracy_inc <= merged.accuracy_full + 0.03).all()
     for _, curve in inc.groupby("attack"):
         assert curve.accuracy.is_monotonic_decreasing
     assert inc[inc.eps == 0].accuracy.nunique() == 1 and inc[inc.eps == 0].accuracy.iloc[0] > 0.8
@@ -146,7 +170,7 @@ def test_collect_concatenates_finished_runs(tmp_path, data_dir):
 
 # --------------------------------------------------------------------------- command line
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
-@pytest.mark.parametrize("method", ["st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code"])
+@pytest.mark.parametrize("method", C.METHODS)
 def test_cli_smoke_run_for_every_dataset_and_method(tmp_path, capsys, dataset, method):
     code = cli.main(["run", "--dataset", dataset, "--method", method, "--preset", "smoke",
                      "--results-dir", str(tmp_path), "--quiet"])
@@ -157,7 +181,11 @@ def test_cli_smoke_run_for_every_dataset_and_method(tmp_path, capsys, dataset, m
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "pgd-at"], "method 'pgd-at' is unknown"),
+    (["--method", "trades"], "method 'trades' is unknown"),
+    (["--method", "st", "--set", "width=1e9"], r"^asgt: error: --set: width=1e\+09 is larger than 8"),
+    (["--method", "st", "--set", "eval_eps=[0.1,.nan]"], "--set: key 'eval_eps' .*not a finite number"),
+    (["--method", "sgt", "--set", "k=2"], r"--set: k=2.0 is outside \(0, 1\)"),
+    (["--method", "st", "--set", "precision=fp16"], "--set: precision 'fp16' is unknown"),
     (["--method", "sgt", "--k", "1.5"], r"k=1.5 is outside \(0, 1\)"),
     (["--method", "sgt", "--lam", "-1"], "lam=-1.0 is negative"),
     (["--method", "asgt", "--set", "eps_train=-0.1"], "eps_train=-0.1 is negative"),

@@ -4,7 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from asgt_lib.saliency import lowest_saliency_indices, mask_lowest, mask_pixels, num_masked, saliency
+from asgt_lib.models import build_model
+from asgt_lib.saliency import (
+    SaliencyConvention, lowest_saliency_indices, mask_lowest, mask_pixels, num_masked, saliency,
+)
 
 
 def reference_saliency(model, x, y, absolute=False):
@@ -34,7 +37,7 @@ class TwoChannel(nn.Module):
 @pytest.mark.parametrize("absolute", [False, True])
 def test_saliency_matches_per_sample_gradient(trained_alexnet, tiny_batch, absolute):
     x, y = tiny_batch
-    ours = saliency(trained_alexnet, x, y, absolute=absolute)
+    ours = saliency(trained_alexnet, x, y, SaliencyConvention(absolute=absolute))
     assert ours.shape == (16, 28, 28)
     assert torch.allclose(ours, reference_saliency(trained_alexnet, x, y, absolute), atol=1e-6)
     if not absolute:
@@ -116,4 +119,66 @@ def test_saliency_matches_captum(absolute):
     model = TwoChannel().eval()
     x, y = torch.rand(6, 3, 8, 8), torch.randint(0, 10, (6,))
     theirs = Saliency(model).attribute(x, target=y, abs=absolute).mean(1)
-    assert torch.allclose(saliency(model, x, y, absolute=absolute), theirs, atol=1e-7)
+    assert torch.allclose(saliency(model, x, y, SaliencyConvention(absolute=absolute)), theirs, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- the official SGT code's conventions
+def _cifar_model():
+    torch.manual_seed(0)
+    return build_model("cifar10", "resnet18", width=0.0625).eval()
+
+
+def test_log_softmax_saliency_is_the_gradient_of_log_p_y():
+    """``saliency_of: log_softmax`` (the official MNIST code's network returns log-softmax): checked against
+    autograd on an explicitly built log p_y, one sample at a time."""
+    model = _cifar_model()
+    x, y = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 3, 5, 9])
+    ours = saliency(model, x, y, SaliencyConvention(of="log_softmax"))
+    for i in range(4):
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        torch.log_softmax(model(xi), 1)[0, y[i]].backward()
+        assert torch.allclose(ours[i], xi.grad[0].mean(0), atol=1e-6)
+    assert not torch.allclose(ours, saliency(model, x, y), atol=1e-4)  # a different map from the logit's
+
+
+def test_normalized_space_is_the_gradient_wrt_the_normalised_input():
+    """``saliency_space: normalized`` (the official CIFAR-10 code): the gradient w.r.t. (x−μ)/σ, computed here
+    by feeding the normalised input to the network without its Normalize layer."""
+    model = _cifar_model()
+    norm, net = model[0], model[1]
+    x, y = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)), torch.tensor([1, 2, 3, 4])
+    xn = norm(x).detach().requires_grad_(True)
+    net(xn).gather(1, y.view(-1, 1)).sum().backward()
+    ours = saliency(model, x, y, SaliencyConvention(space="normalized"))
+    assert torch.allclose(ours, xn.grad.mean(1), atol=1e-6)
+    # on the pixels the channels are weighted by 1/σ instead: a different map for 3 channels
+    assert not torch.allclose(ours, saliency(model, x, y), atol=1e-4)
+
+
+def test_absolute_value_before_or_after_the_channel_mean():
+    model = _cifar_model()
+    x, y = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)), torch.tensor([1, 2, 3, 4])
+    xg = x.clone().requires_grad_(True)
+    model(xg).gather(1, y.view(-1, 1)).sum().backward()
+    before = saliency(model, x, y, SaliencyConvention(absolute=True))
+    after = saliency(model, x, y, SaliencyConvention(absolute=True, abs_stage="after_mean"))
+    assert torch.allclose(before, xg.grad.abs().mean(1), atol=1e-6)
+    assert torch.allclose(after, xg.grad.mean(1).abs(), atol=1e-6)
+    assert (before >= after - 1e-7).all() and not torch.allclose(before, after)  # |mean| <= mean|.|
+
+
+def test_one_channel_input_ignores_space_and_abs_stage_for_the_mask(trained_alexnet, tiny_batch):
+    """MNIST: σ is one positive constant and the mean is over one channel, so the masked pixels are the same."""
+    x, y = tiny_batch
+    base = lowest_saliency_indices(saliency(trained_alexnet, x, y), 0.3)
+    normalized = lowest_saliency_indices(saliency(trained_alexnet, x, y, SaliencyConvention(space="normalized")), 0.3)
+    assert torch.equal(base, normalized)
+    a = saliency(trained_alexnet, x, y, SaliencyConvention(absolute=True))
+    b = saliency(trained_alexnet, x, y, SaliencyConvention(absolute=True, abs_stage="after_mean"))
+    assert torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("kwargs", [{"of": "softmax"}, {"space": "logits"}, {"abs_stage": "never"}])
+def test_unknown_convention_is_refused(kwargs):
+    with pytest.raises(ValueError, match="unknown; allowed values"):
+        SaliencyConvention(**kwargs)
