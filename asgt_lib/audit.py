@@ -11,7 +11,6 @@ so they show the same numbers.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import pandas as pd
 
 from .claims import CLAIMS, DATASET_NAMES
 from .config import DATASETS, ConfigError, RunConfig, _one_of, _scalar, default_params_dir, load_yaml, settings_from
-from .experiment import default_results_dir, run_config, run_dirs
+from .experiment import default_results_dir, overfitting_history, run_config, run_dirs
 from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_report
 from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_report
 
@@ -329,15 +328,6 @@ def audit(
                   f"{r['epoch']} (gap > "
                   f"{100 * settings.overfitting_gap:.0f} points)", file=sys.stderr, flush=True)
     return result
-
-
-def overfitting_history(run_dir: Path, key: str, cfg: RunConfig) -> list[dict]:
-    """The run's per-epoch monitor accuracies (``metrics.json`` history), one record per epoch; none for a run
-    trained before the monitor existed or with ``monitor_n: 0``."""
-    history = json.loads((Path(run_dir) / "metrics.json").read_text()).get("history", [])
-    return [{"run": key, "dataset": cfg.dataset, "name": cfg.label, "method": cfg.method, "seed": cfg.seed,
-             "epoch": h["epoch"], "clean": h["monitor_clean_acc"], "fgsm": h["monitor_fgsm_acc"],
-             "pgd": h["monitor_pgd_acc"]} for h in history if "monitor_pgd_acc" in h]
 
 
 # --------------------------------------------------------------------------- text and tables for the pages

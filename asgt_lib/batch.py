@@ -135,6 +135,15 @@ def _retitle(notebook: Path, title: str) -> None:
     nbformat.write(nb, notebook)
 
 
+def relative_cost(cfg: C.RunConfig) -> float:
+    """A run's training cost in ST steps of its dataset (forward-backward passes per step, from
+    ``bench/step_cost.py``), times its epochs and training images: only the order matters."""
+    passes = {"st": 1.0, "sgt": 3.0, "at-fgsm": 2.5, "sga": 3.0, "asgt": 3.5, "asgt-code": 3.5,
+              "fgsm-rs": 2.0, "asgt-rs": 4.0}.get(cfg.method, 1.0 + cfg.train_attack_steps)
+    per_image = {"mnist": 1.0, "cifar10": 4.0}[cfg.dataset] * cfg.width ** 2
+    return passes * per_image * cfg.epochs * (cfg.n_train_per_class or 6000)
+
+
 def run_batch(
     preset: str = "quick",
     datasets: list[str] | None = None,
@@ -153,7 +162,8 @@ def run_batch(
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
     grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir)
-    todo = [j for j in grid if not j.done()]
+    # the costliest runs first (longest-processing-time order), so that no worker idles at the end of the batch
+    todo = sorted((j for j in grid if not j.done()), key=lambda j: -relative_cost(j.config))
     print(f"asgt batch [{preset}]: {len(grid)} runs, {len(grid) - len(todo)} already finished, "
           f"{len(todo)} to execute with {jobs} job(s)", flush=True)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))

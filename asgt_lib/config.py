@@ -114,8 +114,8 @@ class RunConfig:
     train_attack: str = "fgsm"
     train_attack_steps: int = 10
     # catastrophic-overfitting signal (Wong et al. 2020): FGSM and PGD accuracy at eps_train on monitor_n fixed
-    # training images after every epoch (0: off)
-    monitor_n: int = 256
+    # training images (one batch) after every epoch (0: off)
+    monitor_n: int = 128
     monitor_pgd_steps: int = 5
     # data
     n_train_per_class: int | None = None

@@ -263,6 +263,15 @@ def _git(*args: str) -> str | None:
         return None
 
 
+def overfitting_history(run_dir: Path, key: str, cfg: RunConfig) -> list[dict]:
+    """The run's per-epoch monitor accuracies (``metrics.json`` history), one record per epoch; none for a run
+    trained before the monitor existed or with ``monitor_n: 0``."""
+    history = json.loads((Path(run_dir) / "metrics.json").read_text()).get("history", [])
+    return [{"run": key, "dataset": cfg.dataset, "name": cfg.label, "method": cfg.method, "seed": cfg.seed,
+             "epoch": h["epoch"], "clean": h["monitor_clean_acc"], "fgsm": h["monitor_fgsm_acc"],
+             "pgd": h["monitor_pgd_acc"]} for h in history if "monitor_pgd_acc" in h]
+
+
 def run_dirs(results_dir: Path | None = None, preset: str | None = None) -> list[Path]:
     """Finished, verified run directories under ``results_dir`` (optionally one preset), sorted.
 

@@ -14,6 +14,9 @@ from asgt_lib.claims import CLAIMS
 from asgt_lib.faithfulness import FaithfulnessSettings
 from asgt_lib.sanity import STANDARD_EPS, SanitySettings
 
+#: Runs of the smoke grid: one per run file (one seed).
+GRID = len(C.run_files())
+
 
 def _params_with_audit(tmp_path: Path, text: str) -> Path:
     params = tmp_path / "params"
@@ -79,7 +82,7 @@ def smoke_audit(smoke_batch, data_dir):
 
 def test_audit_covers_every_run_and_budget_with_the_st_model_as_transfer_source(smoke_audit, smoke_batch):
     runs = smoke_audit.runs
-    assert len(runs) == 14 and set(runs.dataset) == {"mnist", "cifar10"}
+    assert len(runs) == GRID and set(runs.dataset) == {"mnist", "cifar10"}
     for r in runs.itertuples():
         st = runs[(runs.dataset == r.dataset) & (runs.method == "st")].run_dir.iloc[0]
         assert r.st_run_dir == st  # the transfer attack is crafted on the same dataset's ST model
@@ -111,9 +114,9 @@ def test_failed_runs_name_the_claims_they_weaken(smoke_audit):
 
 def test_faithfulness_tables_have_every_run_and_method(smoke_audit):
     t = smoke_audit.faithfulness_table()
-    assert len(t) == 14 and t["deletion ratio ↓"].str.match(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$").all()
+    assert len(t) == GRID and t["deletion ratio ↓"].str.match(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$").all()
     d = A.deletion_by_method(smoke_audit)
-    assert len(d) == 14 and (d["deletion AUC"] > 0).all()
+    assert len(d) == GRID and (d["deletion AUC"] > 0).all()
     ratio = d["deletion AUC"] / d["random-order AUC"]
     assert ((ratio - d["deletion ratio ↓"]).abs() < 0.01).all()  # ratio of means, as the page says
 
@@ -121,7 +124,7 @@ def test_faithfulness_tables_have_every_run_and_method(smoke_audit):
 def test_second_audit_reads_the_caches(smoke_audit, smoke_batch, data_dir, capsys):
     again = A.audit(smoke_batch / "results", "smoke", data_dir, progress=True, jobs=1)
     err = capsys.readouterr().err
-    assert err.count("(cached)") == 14
+    assert err.count("(cached)") == GRID
     assert again.verdicts().equals(smoke_audit.verdicts())
     assert again.faithfulness_table().equals(smoke_audit.faithfulness_table())
 
@@ -133,7 +136,7 @@ def test_cli_audit_prints_both_tables(smoke_audit, smoke_batch, data_dir, capsys
     for dataset in ("mnist", "cifar10"):
         assert f"== {dataset} [smoke]: robustness sanity checks" in out
         assert f"== {dataset} [smoke]: saliency faithfulness" in out
-    assert "asgt audit [smoke]: 14 runs" in out
+    assert f"asgt audit [smoke]: {GRID} runs" in out
 
 
 def test_audit_yaml_documents_every_preset():

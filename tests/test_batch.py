@@ -13,6 +13,9 @@ import pytest
 
 from asgt_lib import batch, config as C, experiment, storage
 
+#: Runs of the smoke grid: one per run file (one seed).
+GRID = len(C.run_files())
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,11 +26,11 @@ def _tables(results: Path) -> dict[str, bytes]:
 
 def test_smoke_batch_covers_the_grid_and_keeps_every_notebook(smoke_batch):
     table = experiment.collect(smoke_batch / "results", "smoke")
-    assert len(experiment.run_dirs(smoke_batch / "results", "smoke")) == 14
+    assert len(experiment.run_dirs(smoke_batch / "results", "smoke")) == GRID
     assert set(table.name) == {"st", "sgt-k0.3", "sgt-k0.5", "sgt-k0.1", "sgt-k0.2", "at-fgsm", "sga-k0.3",
                                "sga-k0.1", "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1"}
     notebooks = sorted((smoke_batch / "notebooks" / "smoke").glob("*.ipynb"))
-    assert len(notebooks) == 14 and not [n for n in notebooks if "FAILED" in n.name]
+    assert len(notebooks) == GRID and not [n for n in notebooks if "FAILED" in n.name]
     assert "clean accuracy" in (smoke_batch / "notebooks" / "smoke" / "mnist-asgt-k0.3-seed0.ipynb").read_text()
 
 
@@ -36,7 +39,7 @@ def test_two_smoke_batches_from_scratch_are_bit_identical(smoke_batch, tmp_path,
                            notebooks_dir=tmp_path / "notebooks", progress=False)
     assert code == 0
     first, second = _tables(smoke_batch / "results"), _tables(tmp_path / "results")
-    assert len(first) == 14 and first == second
+    assert len(first) == GRID and first == second
     weights = lambda root: {p.parent.name: p.read_bytes() for p in (root / "checkpoints").rglob("*.safetensors")}
     assert weights(smoke_batch / "results") == weights(tmp_path / "results")
 
@@ -44,7 +47,7 @@ def test_two_smoke_batches_from_scratch_are_bit_identical(smoke_batch, tmp_path,
 def test_rerun_skips_finished_runs(smoke_batch, capsys, data_dir):
     code = batch.run_batch(preset="smoke", jobs=1, data_dir=data_dir, results_dir=smoke_batch / "results",
                            notebooks_dir=smoke_batch / "notebooks", progress=False)
-    assert code == 0 and "14 already finished, 0 to execute" in capsys.readouterr().out
+    assert code == 0 and f"{GRID} already finished, 0 to execute" in capsys.readouterr().out
 
 
 def _params_dir(tmp_path: Path) -> Path:
