@@ -322,6 +322,22 @@ def variant_difference(table: pd.DataFrame, dataset: str, a: str, b: str) -> Var
                              len(joined), exceeding, seeds)
 
 
+def mask_overlaps(runs: Sequence[Any], dataset: str) -> pd.DataFrame:
+    """Per masking run of ``dataset`` (mean over seeds): the Jaccard overlap between its M_k mask and the mask
+    under each flipped convention of the official SGT code (``metrics.json`` ``mask_overlap``), and what two
+    random masks share."""
+    rows: dict[str, list[dict]] = {}
+    for r in runs:
+        if r.config["dataset"] == dataset and r.metrics.get("mask_overlap"):
+            rows.setdefault(r.run_dir.parent.name, []).append(r.metrics["mask_overlap"])
+    titles = {"saliency_of": "log p_y instead of the logit", "saliency_space": "normalised input instead of pixels",
+              "saliency_abs_stage": "|·| after the channel mean instead of before", "random": "two random masks"}
+    table = {name: pd.DataFrame(v).mean() for name, v in rows.items()}
+    if not table:
+        return pd.DataFrame(columns=list(titles.values()))
+    return pd.DataFrame(table).T.rename(columns=titles)[list(titles.values())].round(3)
+
+
 # --------------------------------------------------------------------------- Table 1
 TABLE1_KEYS = ("model", "width", "epochs", "batch_size", "lr", "momentum", "weight_decay", "k", "lam",
                "eps_train", "seeds", "n_train", "n_test", "eval_eps", "pgd_steps", "mifgsm_steps")

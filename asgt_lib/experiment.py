@@ -41,7 +41,8 @@ from .data import SOURCE_LABELS, Split, data_source, default_data_dir, load_spli
 from .evaluate import attack_fn, robustness_curve, saliency_examples
 from .models import build_model, predict
 from .storage import CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir, verify_dir, write_json
-from .train import train
+from .saliency import convention_variants, mask_overlap
+from .train import saliency_convention, train
 
 RESULT_COLUMNS = ["dataset", "data_source", "model", "method", "name", "k", "lam", "seed", "preset",
                   "attack", "eps", "accuracy", "n"]
@@ -167,6 +168,7 @@ def run(
     curve = robustness_curve(model, test.x, test.y, attacks, cfg.eval_eps, cfg.eval_batch_size, progress=progress)
     clean_accuracy = (predict(model, test.x, cfg.eval_batch_size) == test.y).float().mean().item()
     maps = saliency_examples(model, test.x, test.y, cfg.n_saliency_maps)
+    overlaps = convention_overlaps(model, test.x, test.y, cfg, dev)
     eval_seconds = time.perf_counter() - eval_start
 
     table = _tidy(curve, cfg, source)
@@ -182,6 +184,7 @@ def run(
         "attack_seconds": curve.groupby("attack")["seconds"].sum().round(3).to_dict(),
         "wall_seconds": time.perf_counter() - start,
         "history": history,
+        "mask_overlap": overlaps,
         "provenance": provenance(dev, cfg.model),
     }
     with staging_dir(run_dir) as stage:
@@ -191,6 +194,22 @@ def run(
         if maps:
             save_file({k: v.contiguous() for k, v in maps.items()}, str(stage / "saliency.safetensors"))
     return load_result(run_dir, cached=False)
+
+
+def convention_overlaps(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: RunConfig,
+                        device: torch.device, n: int = 200) -> dict[str, float]:
+    """For a masking run: how much of M_k's mask survives when one saliency convention of the official SGT code
+    is flipped (:func:`saliency.convention_variants`), as the mean Jaccard index on ``n`` test images, measured
+    on this run's own model while it is at hand. Empty for other methods."""
+    if cfg.method not in MASKING_METHODS or len(y) == 0:
+        return {}
+    base = saliency_convention(cfg)
+    xs, ys = x[:n].to(device), y[:n].to(device)
+    out = {name: mask_overlap(model, xs, ys, cfg.k, base if name != "saliency_abs_stage"
+                              else dataclasses.replace(base, absolute=True), variant)
+           for name, variant in convention_variants(base).items()}
+    out["random"] = cfg.k / (2 - cfg.k)  # what two independent random masks of that size share on average
+    return out
 
 
 def effective_config(cfg: RunConfig, device: torch.device) -> RunConfig:

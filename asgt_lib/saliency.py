@@ -153,3 +153,31 @@ def mask_lowest(
 ) -> torch.Tensor:
     """M_k(X, S(∇)) (eq. 3): ``x`` with its ⌊k·H·W⌋ lowest-saliency pixels replaced (detached, no gradient)."""
     return mask_pixels(x, lowest_saliency_indices(sal, k), fill, generator)
+
+
+def convention_variants(base: SaliencyConvention) -> dict[str, SaliencyConvention]:
+    """``base`` with one official-code choice flipped at a time (the ablation page's rows). The |·| stage is
+    compared on absolute maps, since it changes nothing for signed ones."""
+    import dataclasses
+
+    other = {"logit": "log_softmax", "log_softmax": "logit", "pixels": "normalized", "normalized": "pixels"}
+    return {
+        "saliency_of": dataclasses.replace(base, of=other[base.of]),
+        "saliency_space": dataclasses.replace(base, space=other[base.space]),
+        "saliency_abs_stage": dataclasses.replace(base, absolute=True,
+                                                  abs_stage="after_mean" if base.abs_stage == "before_mean"
+                                                  else "before_mean"),
+    }
+
+
+def mask_overlap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: float, a: SaliencyConvention,
+                 b: SaliencyConvention) -> float:
+    """Mean Jaccard index, over the images, of the pixel sets M_k masks under conventions ``a`` and ``b`` (1: the
+    same mask; k/(2−k) is what two random masks of that size share on average)."""
+    ia, ib = (lowest_saliency_indices(saliency(model, x, y, c), k) for c in (a, b))
+    n = ia.shape[1]
+    hw = x.shape[-2] * x.shape[-1]
+    in_a = torch.zeros(len(x), hw, dtype=torch.bool, device=ia.device).scatter_(1, ia, True)
+    in_b = torch.zeros(len(x), hw, dtype=torch.bool, device=ib.device).scatter_(1, ib, True)
+    inter = (in_a & in_b).sum(1).float()
+    return float((inter / (2 * n - inter)).mean())

@@ -3,6 +3,8 @@ budget covered, the ST model as transfer source, caching, the verdict and faithf
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,8 @@ def test_quick_and_paper_use_the_standard_budgets_and_smoke_shrinks_them():
 
 @pytest.mark.parametrize("text, message", [
     ("quick: {n_per_class: 10, restarts: 3}", r"audit.yaml \[quick\]: key 'restarts' is unknown; allowed keys: "
-                                              r"n_per_class, sanity, faithfulness, extra_eps"),
+                                              r"n_per_class, sanity, faithfulness, extra_eps, overfitting_gap"),
+    ("quick: {overfitting_gap: 1.5}", r"key 'overfitting_gap' has value 1.5; write an accuracy gap in \(0, 1\)"),
     ("quick: {sanity: {aa_step: 10}}", r"\[quick\].sanity: key 'aa_step' is unknown; allowed keys: seed, "),
     ("quick: {sanity: {aa_steps: many}}", r"\[quick\].sanity: key 'aa_steps' has value 'many', which is not a valid "
                                           r"integer"),
@@ -157,3 +160,46 @@ def test_results_layout_is_owned_by_experiment(smoke_batch, tmp_path):
     shutil.copytree(run, moved)
     with pytest.raises(ValueError, match="is not laid out as <results>/<preset>/<dataset>/<name>/seed<N>-<hash>"):
         experiment.results_dir_of(moved)
+
+
+def test_overfitting_flags_read_the_monitor_of_every_run(smoke_audit):
+    """One row per run from its history; the flag is exactly the gap against the threshold of audit.yaml."""
+    flags = smoke_audit.overfitting_flags()
+    assert len(flags) == GRID and set(flags["catastrophic overfitting"]) <= {"FLAG", "–"}
+    gap = flags["FGSM − PGD (points)"] > 100 * smoke_audit.settings.overfitting_gap
+    assert ((flags["catastrophic overfitting"] == "FLAG") == gap).all()
+    strict = dataclasses.replace(smoke_audit, settings=dataclasses.replace(smoke_audit.settings,
+                                                                         overfitting_gap=1e-9))
+    positive = strict.overfitting_flags()["FGSM − PGD (points)"] > 0
+    assert ((strict.overfitting_flags()["catastrophic overfitting"] == "FLAG") == positive).all()
+
+
+def test_field_page_tables_cover_the_field_and_answer_from_the_numbers(smoke_audit, smoke_batch):
+    from asgt_lib import experiment, field
+
+    table = experiment.collect(smoke_batch / "results", "smoke")
+    for dataset in ("mnist", "cifar10"):
+        t = field.field_table(table, smoke_audit, dataset)
+        for family in ("st", "at-fgsm", "asgt", "asgt-rs", "asgt-rs-lam0", "fgsm-rs", "pgd-at"):
+            assert any(field._family(n) == family for n in t.index), (dataset, family)
+        assert t.filter(like="AutoAttack").iloc[:, 0].str.match(r"^\d+\.\d$").all()  # one seed: no interval
+        answers = field.answers(table, smoke_audit, dataset)
+        assert set(answers) == {"asgt_vs_asgt_rs", "asgt_vs_fgsm_rs", "saliency_term_rs", "saliency_term_fgsm",
+                                "asgt_survives_autoattack"}
+        assert "not established" in answers["asgt_vs_fgsm_rs"]  # one seed is never a verdict
+    assert len(field.published_table("mnist")) == 2 and len(field.published_table("cifar10")) == 1
+
+
+def test_field_comparison_needs_an_interval_that_excludes_zero():
+    import pandas as pd
+
+    from asgt_lib import field
+
+    s = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+                      "autoattack": [50.0, 52.0, 51.0, 40.0, 41.0, 39.5]})
+    assert field.compare(s, "a", "b", "autoattack")["word"] == "higher"
+    assert field.compare(s, "b", "a", "autoattack")["word"] == "lower"
+    s.loc[s.model == "b", "autoattack"] = [60.0, 35.0, 52.0]
+    assert field.compare(s, "a", "b", "autoattack")["word"] == "level"
+    assert field.compare(s[s.seed == 0], "a", "b", "autoattack")["word"] == "one seed"
+    assert field.compare(s, "a", "c", "autoattack")["word"] == "missing"

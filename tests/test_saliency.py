@@ -182,3 +182,22 @@ def test_one_channel_input_ignores_space_and_abs_stage_for_the_mask(trained_alex
 def test_unknown_convention_is_refused(kwargs):
     with pytest.raises(ValueError, match="unknown; allowed values"):
         SaliencyConvention(**kwargs)
+
+
+def test_mask_overlap_is_one_for_the_same_convention_and_random_level_for_unrelated_maps(trained_alexnet,
+                                                                                         tiny_batch):
+    from asgt_lib.saliency import convention_variants, mask_overlap
+
+    x, y = tiny_batch
+    base = SaliencyConvention()
+    assert mask_overlap(trained_alexnet, x, y, 0.3, base, base) == 1.0
+    variants = convention_variants(base)
+    assert variants["saliency_of"].of == "log_softmax" and variants["saliency_space"].space == "normalized"
+    # MNIST: one channel, so the normalised space keeps every masked pixel
+    assert mask_overlap(trained_alexnet, x, y, 0.3, base, variants["saliency_space"]) == 1.0
+    # against sets built by hand from the two masks
+    a = lowest_saliency_indices(saliency(trained_alexnet, x, y, base), 0.3)
+    b = lowest_saliency_indices(saliency(trained_alexnet, x, y, variants["saliency_of"]), 0.3)
+    jaccard = [len(set(i.tolist()) & set(j.tolist())) / len(set(i.tolist()) | set(j.tolist())) for i, j in zip(a, b)]
+    ours = mask_overlap(trained_alexnet, x, y, 0.3, base, variants["saliency_of"])
+    assert abs(ours - sum(jaccard) / len(jaccard)) < 1e-6 and ours < 1.0
