@@ -4,7 +4,7 @@
 PYTHON  ?= python3.11
 VENV    ?= .venv
 PRESET  ?= quick
-JOBS    ?= 1
+JOBS    ?= 2
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 

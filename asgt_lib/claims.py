@@ -339,7 +339,7 @@ def mask_overlaps(runs: Sequence[Any], dataset: str) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Table 1
-TABLE1_KEYS = ("model", "width", "epochs", "batch_size", "lr", "momentum", "weight_decay", "k", "lam",
+TABLE1_KEYS = ("model", "width", "epochs", "batch_size", "lr", "momentum", "weight_decay", "precision", "k", "lam",
                "eps_train", "seeds", "n_train", "n_test", "eval_eps", "pgd_steps", "mifgsm_steps")
 
 
@@ -372,7 +372,7 @@ def hyperparameters(runs: Sequence[Any]) -> pd.DataFrame:
             elif key in ("k", "lam"):
                 used[key] = _fmt(r.config[key] for r in masking)
             else:
-                used[key] = _fmt(r.config[key] for r in rs)
+                used[key] = _fmt(r.config.get(key) for r in rs)
         paper = PAPER_TABLE1.get(dataset, {})
         for key in TABLE1_KEYS:
             p = paper.get(key)

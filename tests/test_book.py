@@ -36,7 +36,8 @@ def test_pages_stored_outputs_match_a_fresh_smoke_batch(smoke_batch):
     """``pytest --nbval`` on the committed pages, executed against the session's fresh smoke results."""
     pages = book.pages()
     names = {p.stem for p in pages}
-    assert {"fig2-3", "fig4-5", "fig6", "table1", "claims", "robustness", "maps", "ablation", "provenance"} <= names
+    assert {"fig2-3", "fig4-5", "fig6", "table1", "claims", "robustness", "field", "maps", "ablation",
+            "provenance"} <= names
     env = dict(os.environ, ASGT_PRESET=PRESET, ASGT_RESULTS_DIR=str(smoke_batch / "results"),
                ASGT_NOTEBOOKS_DIR=str(smoke_batch / "notebooks"))
     env.pop("MPLBACKEND", None)
@@ -150,14 +151,14 @@ def test_every_toc_page_is_rendered_with_its_figures_and_nothing_remote(built_bo
             assert not url.startswith(("http:", "https:", "//")), f"{doc} loads {url} from the network"
         remote = re.findall(r"https?://[^\s\"']+", " ".join(refs.inline))
         assert not remote, f"{doc}: an inline script refers to {remote} (a CDN loader, e.g. thebe?)"
-    assert n_images >= 2 + 2 + 2 + 2 + 2 + 2 + len(runs), "fewer figures than the pages draw"
+    assert n_images >= 2 + 2 + 2 + 2 + 2 + 2 + 2 + len(runs), "fewer figures than the pages draw"
 
 
 def test_figure_pages_show_the_glued_figures_and_the_preset(built_book):
     for doc, figures in {"fig2-3": ["fig2", "fig3"], "fig4-5": ["fig4", "fig5"],
                          "fig6": ["fig6_mnist", "fig6_cifar"], "ablation": ["ablation_mnist", "ablation_cifar"],
-                         "robustness": ["attacks_mnist", "attacks_cifar"], "maps": ["faith_mnist", "faith_cifar"]
-                         }.items():
+                         "robustness": ["attacks_mnist", "attacks_cifar"], "maps": ["faith_mnist", "faith_cifar"],
+                         "field": ["overfitting_mnist", "overfitting_cifar"]}.items():
         text = (built_book / "book" / f"{doc}.html").read_text()
         for fig in figures:
             block = re.search(rf'<figure[^>]*id="{fig.replace("_", "-")}"(.*?)</figure>', text, re.S)
@@ -236,7 +237,7 @@ return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, 
 
 
 @pytest.mark.parametrize("doc", ["index", "book/index", "book/fig2-3", "book/fig6", "book/claims", "book/robustness",
-                                 "book/maps"])
+                                 "book/field", "book/maps"])
 def test_pages_in_headless_chromium(browser, built_book, doc):
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -248,13 +249,18 @@ def test_pages_in_headless_chromium(browser, built_book, doc):
     images = browser.execute_script(IMAGES_JS)
     for src, complete, width in images:
         assert complete and width > 0, f"{doc}: image {src} did not load"
-    if doc in ("book/fig2-3", "book/fig6", "book/robustness", "book/maps"):
+    if doc in ("book/fig2-3", "book/fig6", "book/robustness", "book/field", "book/maps"):
         assert len(images) >= 2, f"{doc} shows {len(images)} images"
     body = browser.find_element("tag name", "body").text
     for literal in ("{glue", "glue:text", "glue:figure", "No key"):
         assert literal not in body, f"{doc}: a glued value is missing ({literal!r} shows in the page)"
     main = browser.find_element("css selector", "main").text
     assert "smoke" in main, f"{doc} does not state the preset"
+    if doc == "book/field":  # every table of the page, and the answers glued from the numbers
+        assert len(browser.find_elements("css selector", "main table")) >= 6
+        for phrase in ("Does ASGT beat FGSM-RS under AutoAttack", "Does ASGT's gain over ST survive AutoAttack",
+                       "pgd-at", "fgsm-rs", "asgt-rs-lam0", "Madry et al. 2018", "other architectures"):
+            assert phrase in main, f"field page: {phrase!r} is missing"
 
 
 # --------------------------------------------------------------------------- command
