@@ -28,7 +28,8 @@ def test_smoke_batch_covers_the_grid_and_keeps_every_notebook(smoke_batch):
     table = experiment.collect(smoke_batch / "results", "smoke")
     assert len(experiment.run_dirs(smoke_batch / "results", "smoke")) == GRID
     assert set(table.name) == {"st", "sgt-k0.3", "sgt-k0.5", "sgt-k0.1", "sgt-k0.2", "at-fgsm", "sga-k0.3",
-                               "sga-k0.1", "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1"}
+                               "sga-k0.1", "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1",
+                               "fgsm-rs", "pgd-at", "asgt-rs-k0.3", "asgt-rs-k0.1", "asgt-rs-lam0", "sgt-official"}
     notebooks = sorted((smoke_batch / "notebooks" / "smoke").glob("*.ipynb"))
     assert len(notebooks) == GRID and not [n for n in notebooks if "FAILED" in n.name]
     assert "clean accuracy" in (smoke_batch / "notebooks" / "smoke" / "mnist-asgt-k0.3-seed0.ipynb").read_text()
@@ -82,12 +83,13 @@ def test_sigkill_at_random_points_never_corrupts_and_never_recomputes(tmp_path, 
         for run_dir in now:  # whatever looks finished verifies
             storage.verify_dir(run_dir)
         seen.update(now)
-    assert len(seen) < 7, "the kills came too late to interrupt anything"
+    n_mnist = len(C.run_files("mnist"))
+    assert len(seen) < n_mnist, "the kills came too late to interrupt anything"
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     final = _stamps(results)
-    assert len(final) == 7 and all(final[d] == s for d, s in seen.items())
-    assert len(list((notebooks / "smoke").glob("*.ipynb"))) == 7
+    assert len(final) == n_mnist and all(final[d] == s for d, s in seen.items())
+    assert len(list((notebooks / "smoke").glob("*.ipynb"))) == n_mnist
     assert not list(results.rglob("*.partial")), "a staging directory of a killed run was left behind"
 
 

@@ -75,7 +75,7 @@ def test_hashes_follow_numbers_not_labels():
     ({"eval_batch_size": 10 ** 7}, "eval_batch_size=1e\\+07 is larger than 65536"),
     ({"eval_eps": [0.1, float("nan")]}, "key 'eval_eps' has value .*not a finite number"),
     ({"eps_train": "inf"}, "key 'eps_train' has value 'inf'.*not a finite number"),
-    ({"precision": "fp16"}, "precision 'fp16' is unknown; allowed values: fp32, bf16"),
+    ({"saliency_space": "logits"}, "saliency_space 'logits' is unknown; allowed values: pixels, normalized"),
     ({"saliency_of": "softmax"}, "saliency_of 'softmax' is unknown; allowed values: logit, log_softmax"),
     ({"dataset": "imagenet"}, "dataset 'imagenet' is unknown; allowed values: mnist, cifar10"),
     ({"epochs": "many"}, "key 'epochs' has value 'many', which is not a valid integer"),
@@ -123,6 +123,11 @@ def test_set_assignments_are_yaml_typed():
                                                                             "name": "x"}
     with pytest.raises(C.ConfigError, match="not of the form key=value"):
         C.parse_assignments(["k0.5"])
+
+
+def test_a_bad_precision_is_named_whichever_layer_sets_it():
+    with pytest.raises(C.ConfigError, match="overrides: precision 'fp16' is unknown; allowed values: fp32, bf16"):
+        C.resolve({"dataset": "mnist", "method": "st"}, preset="paper", overrides={"precision": "fp16"})
 
 
 def test_an_error_names_the_layer_that_set_the_value(tmp_path):
