@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import CLAIMS, DATASET_NAMES
-from .config import DATASETS, ConfigError, RunConfig, _one_of, _scalar, default_params_dir, load_yaml, settings_from
+from .config import ADVERSARIAL_METHODS, DATASETS, ConfigError, RunConfig, _one_of, _scalar, default_params_dir, load_yaml, settings_from
 from .experiment import default_results_dir, overfitting_history, run_config, run_dirs
 from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_report
 from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_report
@@ -116,7 +116,9 @@ class Audit:
 
     def overfitting_flags(self, dataset: str | None = None) -> pd.DataFrame:
         """One row per run: clean, FGSM and PGD accuracy (%) on the training monitor batch after the last epoch,
-        the FGSM−PGD gap, and whether it exceeds ``overfitting_gap`` (catastrophic overfitting, Wong et al. 2020)."""
+        the FGSM−PGD gap, and whether it exceeds ``overfitting_gap`` (catastrophic overfitting, Wong et al. 2020).
+        Only methods that train on adversarial examples are flagged: for ST or SGT a large gap says that neither
+        attack is resisted, not that training overfitted to one."""
         o = self.overfitting
         if o.empty:
             return pd.DataFrame(columns=["dataset", "model", "seed", "epoch", "clean (%)", "FGSM (%)", "PGD (%)",
@@ -129,7 +131,8 @@ class Audit:
             rows.append({"dataset": r.dataset, "model": r.name, "seed": r.seed, "epoch": r.epoch,
                          "clean (%)": round(100 * r.clean, 1), "FGSM (%)": round(100 * r.fgsm, 1),
                          "PGD (%)": round(100 * r.pgd, 1), "FGSM − PGD (points)": round(100 * gap, 1),
-                         "catastrophic overfitting": "FLAG" if gap > self.settings.overfitting_gap else "–"})
+                         "catastrophic overfitting": "FLAG" if gap > self.settings.overfitting_gap
+                         and r.method in ADVERSARIAL_METHODS else "–"})
         return pd.DataFrame(rows)
 
     # ----------------------------------------------------------------- tables the pages show

@@ -4,9 +4,9 @@ budget covered, the ST model as transfer source, caching, the verdict and faithf
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -167,12 +167,15 @@ def test_overfitting_flags_read_the_monitor_of_every_run(smoke_audit):
     """One row per run from its history; the flag is exactly the gap against the threshold of audit.yaml."""
     flags = smoke_audit.overfitting_flags()
     assert len(flags) == GRID and set(flags["catastrophic overfitting"]) <= {"FLAG", "–"}
+    methods = {(r.dataset, r.name): r.method for r in smoke_audit.runs.itertuples()}
+    adversarial = pd.Series([methods[(d, n)] in C.ADVERSARIAL_METHODS for d, n in zip(flags.dataset, flags.model)],
+                            index=flags.index)
     gap = flags["FGSM − PGD (points)"] > 100 * smoke_audit.settings.overfitting_gap
-    assert ((flags["catastrophic overfitting"] == "FLAG") == gap).all()
+    assert ((flags["catastrophic overfitting"] == "FLAG") == (gap & adversarial)).all()
     strict = dataclasses.replace(smoke_audit, settings=dataclasses.replace(smoke_audit.settings,
                                                                          overfitting_gap=1e-9))
     positive = strict.overfitting_flags()["FGSM − PGD (points)"] > 0
-    assert ((strict.overfitting_flags()["catastrophic overfitting"] == "FLAG") == positive).all()
+    assert ((strict.overfitting_flags()["catastrophic overfitting"] == "FLAG") == (positive & adversarial)).all()
 
 
 def test_field_page_tables_cover_the_field_and_answer_from_the_numbers(smoke_audit, smoke_batch):
