@@ -160,15 +160,15 @@ def _sentence(s: pd.DataFrame, a: str, b: str, metric: str, what: str) -> str:
         return f"{what}: no seed in common."
     diff = f"{c['diff']:+.1f} points"
     if c["word"] == "one seed":
-        return (f"{what}: {na} − {nb} = {diff} on one seed; with no interval over seeds this is **not "
-                f"established**.")
+        return (f"{what}: {na} − {nb} = {diff} on one seed; with no interval over seeds this is NOT "
+                f"ESTABLISHED.")
     interval = f"[{c['lo']:+.1f}, {c['hi']:+.1f}]"
-    verdict = {"higher": "**yes**", "lower": "**no, it is lower**", "level": "**not distinguishable**"}[c["word"]]
+    verdict = {"higher": "YES", "lower": "NO, it is lower", "level": "NOT DISTINGUISHABLE"}[c["word"]]
     return f"{what}: {verdict} ({na} − {nb} = {diff}, 95% interval {interval} over {c['seeds']} seeds)."
 
 
 def answers(table: pd.DataFrame, result: Audit, dataset: str) -> dict[str, str]:
-    """The page's sentences for ``dataset``, each from the numbers: does ASGT beat ``asgt-rs`` and ``fgsm-rs``,
+    """The page's sentences for ``dataset`` (plain text: ``glue:text`` shows no markup), each from the numbers: does ASGT beat ``asgt-rs`` and ``fgsm-rs``,
     does the saliency term add anything once the random start is there, and does ASGT's robustness survive
     AutoAttack."""
     s = per_seed(table, result, dataset)
