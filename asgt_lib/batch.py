@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as C
+from .compute import physical_cores
 from .data import data_source, default_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +167,7 @@ def run_batch(
     todo = sorted((j for j in grid if not j.done()), key=lambda j: -relative_cost(j.config))
     print(f"asgt batch [{preset}]: {len(grid)} runs, {len(grid) - len(todo)} already finished, "
           f"{len(todo)} to execute with {jobs} job(s)", flush=True)
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
     start, failures = time.perf_counter(), []
     with futures.ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         pending = {pool.submit(execute, j, notebook_parameters(j, data_dir, results_dir, params_dir), threads,

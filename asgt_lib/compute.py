@@ -52,27 +52,26 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 # --------------------------------------------------------------------------- the machine
 @lru_cache(maxsize=1)
+def _cpuinfo() -> dict[str, str]:
+    """The first value of each key of ``/proc/cpuinfo`` (empty where there is none)."""
+    info: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep:
+                    info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return info
+
+
 def cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset(_cpuinfo().get("flags", "").split())
 
 
-@lru_cache(maxsize=1)
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_bf16_support() -> str:
@@ -154,15 +153,7 @@ def physical_cores() -> int:
     """Cores, not hyper-threads (``os.sched_getaffinity`` divided by the threads per core where known)."""
     logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        siblings = cores = None
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("siblings") and siblings is None:
-                    siblings = int(line.split(":")[1])
-                elif line.startswith("cpu cores") and cores is None:
-                    cores = int(line.split(":")[1])
-        if siblings and cores and siblings > cores:
-            return max(1, logical * cores // siblings)
-    except (OSError, ValueError):
-        pass
-    return logical
+        siblings, cores = int(_cpuinfo()["siblings"]), int(_cpuinfo()["cpu cores"])
+    except (KeyError, ValueError):
+        return logical
+    return max(1, logical * cores // siblings) if siblings > cores else logical
