@@ -25,7 +25,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -rs tests
 
 book: $(STAMP)
-	$(BIN)/asgt book --preset $(PRESET) --jobs $(JOBS)
+	$(BIN)/asgt book --preset $(PRESET) --jobs $(JOBS) $(if $(filter 1,$(COMPUTE)),--compute) \
+		$(if $(filter 0,$(BATCH)),--no-batch)
 
 batch: $(STAMP)
 	$(BIN)/asgt batch --preset $(PRESET) --jobs $(JOBS)

@@ -20,9 +20,10 @@ import pandas as pd
 
 from .claims import CLAIMS, DATASET_NAMES
 from .config import ADVERSARIAL_METHODS, DATASETS, ConfigError, RunConfig, _one_of, _scalar, default_params_dir, load_yaml, settings_from
-from .experiment import default_results_dir, overfitting_history, run_config, run_dirs
-from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_report
-from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_report
+from .experiment import default_results_dir, derived_dir, overfitting_history, run_config, run_dirs
+from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_key, faithfulness_report
+from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_key, sanity_report
+from .storage import is_finished
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,42 @@ def _reports(d: Path, dataset: str, st: Path | None, data_dir: Path | None, sett
                             dataclasses.replace(settings.sanity, standard_eps=budget), device, force)
               for budget in settings.budgets(dataset)]
     return sanity, faithfulness_report(d, data_dir, settings.n_per_class, settings.faithfulness, device, force)
+
+
+def unaudited(preset: str, results_dir: Path | None = None, params_dir: Path | None = None) -> list[str]:
+    """Every audit report that the finished runs of ``preset`` lack under the current code and ``audit.yaml``
+    (a sanity report per budget and a faithfulness report per run), as ``<run dir>: <report>`` lines; empty when
+    the audit would only read its caches."""
+    settings = audit_settings(preset, params_dir)
+    configs = {d: run_config(d)[0] for d in run_dirs(Path(results_dir or default_results_dir()), preset)}
+    sources = transfer_sources(configs)
+    missing = []
+    for d, cfg in configs.items():
+        wanted = {f"sanity at eps={budget:g}": derived_dir(d, "sanity", sanity_key(
+            d, sources[d], settings.n_per_class, dataclasses.replace(settings.sanity, standard_eps=budget)))
+            for budget in settings.budgets(cfg.dataset)}
+        wanted["faithfulness"] = derived_dir(d, "faithfulness",
+                                             faithfulness_key(d, settings.n_per_class, settings.faithfulness))
+        missing += [f"{d}: {name}" for name, path in wanted.items() if not is_finished(path, warn=False)]
+    return missing
+
+
+def audit_run(run_dir: Path, preset: str, data_dir: Path | None = None, device: str | None = None,
+              params_dir: Path | None = None) -> bool:
+    """Compute (or find cached) the audit of one finished run, while its checkpoint is at hand: what
+    ``asgt batch --audit`` does after each run, so that a committed run never needs its weights again. Needs the
+    ST run of the same dataset and seed (the transfer source) to be finished; returns False, computing nothing,
+    when it is not yet (``asgt audit`` does it later)."""
+    run_dir = Path(run_dir)
+    results_dir = run_dir.parents[3]
+    configs = {d: run_config(d)[0] for d in run_dirs(results_dir, preset)}
+    if run_dir not in configs:
+        raise FileNotFoundError(f"{run_dir} is not a finished run of preset {preset!r}")
+    source = transfer_sources(configs)[run_dir]
+    if source is None:
+        return False
+    _reports(run_dir, configs[run_dir].dataset, source, data_dir, audit_settings(preset, params_dir), device, False)
+    return True
 
 
 def _compute_in_worker(job: tuple) -> tuple[str, float, bool]:

@@ -73,8 +73,8 @@ def plan(
         if not files:
             continue
         source = data_source(dataset, data_dir)
-        for seed in C.preset_seeds(preset, dataset, params_dir):
-            for f in files:
+        for f in files:
+            for seed in C.preset_seeds(preset, dataset, params_dir, run=f.stem):
                 cfg = C.resolve(f, preset, seed, params_dir=params_dir)
                 nb = notebooks_dir / notebook_name(cfg.dataset, cfg.label, cfg.seed)
                 jobs.append(Job(f, cfg, run_dir_for(cfg, source, results_dir), nb))
@@ -89,6 +89,18 @@ def plan(
     return jobs
 
 
+def stale_runs(preset: str, data_dir: Path | None = None, results_dir: Path | None = None,
+               params_dir: Path | None = None) -> list[Path]:
+    """Finished run directories of ``preset`` that the current code and parameters would not produce: their key
+    (parameters, data source, numerics versions) matches no run of the grid, so they were computed by older code
+    or parameters."""
+    from .experiment import run_dirs
+
+    planned = {j.run_dir.resolve() for j in plan(preset, data_dir=data_dir, results_dir=results_dir,
+                                                 params_dir=params_dir)}
+    return [d for d in run_dirs(results_dir, preset) if d.resolve() not in planned]
+
+
 def notebook_parameters(job: Job, data_dir: Path, results_dir: Path, params_dir: Path | None) -> dict[str, Any]:
     """What papermill injects: the run file's keys (as ``-f`` would) plus seed, preset and folders."""
     params = C.load_yaml(job.run_file)
@@ -98,9 +110,13 @@ def notebook_parameters(job: Job, data_dir: Path, results_dir: Path, params_dir:
     return params
 
 
-def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | None) -> tuple[str, float, str | None]:
-    """Run one notebook with papermill; the output appears atomically. Returns (title, seconds, error)."""
+def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | None,
+            audit: bool = False) -> tuple[str, float, str | None]:
+    """Run one notebook with papermill; the output appears atomically. With ``audit``, then audit the run while
+    its checkpoint is at hand (:func:`asgt_lib.audit.audit_run`). Returns (title, seconds, error)."""
     import papermill
+
+    from .kernels import LocalKernelManager
 
     start = time.perf_counter()
     job.notebook.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +127,8 @@ def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | No
         os.environ["ASGT_DEVICE"] = device
     try:
         papermill.execute_notebook(str(RUN_NOTEBOOK), str(partial), parameters=parameters, kernel_name="python3",
-                                   cwd=str(ROOT), progress_bar=False, log_output=False)
+                                   cwd=str(ROOT), progress_bar=False, log_output=False,
+                                   kernel_manager_class=LocalKernelManager)
     except Exception as exc:  # papermill raises PapermillExecutionError and others; keep the evidence
         if partial.exists():
             os.replace(partial, failed)
@@ -121,6 +138,16 @@ def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | No
                       f"({job.config.preset})")
     os.replace(partial, job.notebook)
     failed.unlink(missing_ok=True)
+    if audit:
+        import torch
+
+        from .audit import audit_run
+
+        torch.set_num_threads(threads)
+        try:
+            audit_run(job.run_dir, job.config.preset, parameters["data_dir"], device, parameters["params_dir"])
+        except Exception as exc:  # the run itself is finished and kept; `asgt audit` retries the audit
+            return job.title, time.perf_counter() - start, f"run finished, audit failed: {exc!r}"
     return job.title, time.perf_counter() - start, None
 
 
@@ -136,13 +163,61 @@ def _retitle(notebook: Path, title: str) -> None:
     nbformat.write(nb, notebook)
 
 
-def relative_cost(cfg: C.RunConfig) -> float:
-    """A run's training cost in ST steps of its dataset (forward-backward passes per step, from
-    ``bench/step_cost.py``), times its epochs and training images: only the order matters."""
-    passes = {"st": 1.0, "sgt": 3.0, "at-fgsm": 2.5, "sga": 3.0, "asgt": 3.5, "asgt-code": 3.5,
-              "fgsm-rs": 2.0, "asgt-rs": 4.0}.get(cfg.method, 1.0 + cfg.train_attack_steps)
-    per_image = {"mnist": 1.0, "cifar10": 4.0}[cfg.dataset] * cfg.width ** 2
-    return passes * per_image * cfg.epochs * (cfg.n_train_per_class or 6000)
+#: Milliseconds per training step of each run file's method, one thread, bf16 autocast, measured with
+#: ``bench/step_cost.py`` on an Intel Xeon with AMX at the reference widths (MNIST AlexNet 0.25, batch 128;
+#: CIFAR-10 ResNet-18 0.125, batch 256). Only for estimates: ordering a batch and saying how long it will take.
+STEP_MS = {
+    "mnist": {"st": 58, "sgt": 90, "at-fgsm": 100, "sga": 115, "asgt": 117, "asgt-code": 132, "fgsm-rs": 70,
+              "pgd-at": 323, "asgt-rs": 140},
+    "cifar10": {"st": 262, "sgt": 630, "at-fgsm": 603, "sga": 909, "asgt": 1072, "asgt-code": 1262,
+                "fgsm-rs": 419, "pgd-at": 1600, "asgt-rs": 1240},
+}
+STEP_SHAPE = {"mnist": (0.25, 128, 60000), "cifar10": (0.125, 256, 50000)}  # width, batch, full training set
+#: Seconds of one thread to audit a run at ``n_per_class: 10`` at the reference widths (official AutoAttack
+#: settings; the quick audit).
+AUDIT_SECONDS = 180.0
+#: Above this many seconds of estimated work, ``asgt book`` says how long it expects; above LONG_SECONDS it
+#: starts nothing without ``--compute``.
+ANNOUNCE_SECONDS, LONG_SECONDS = 600.0, 3600.0
+
+
+def expected_seconds(cfg: C.RunConfig, audited: bool = False) -> float:
+    """A rough estimate of a run's cost in seconds of one thread: its training steps at :data:`STEP_MS` (scaled by
+    width^1.5, batch size, and 2x for float32), its sweep (test images x ε x attack steps, each about an ST step
+    per image), and with ``audited`` its audit. Good to a factor of about 1.5 on the machine it was measured on."""
+    width, batch, n_full = STEP_SHAPE[cfg.dataset]
+    ms = STEP_MS[cfg.dataset].get(cfg.method, STEP_MS[cfg.dataset]["st"] * (1 + cfg.train_attack_steps) / 2)
+    ms *= (cfg.width / width) ** 1.5 * cfg.batch_size / batch * (2.0 if cfg.precision == "fp32" else 1.0)
+    n_train = cfg.n_train_per_class * 10 if cfg.n_train_per_class else n_full
+    train = -(-n_train // cfg.batch_size) * cfg.epochs * ms / 1000
+    n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000
+    per_image_step = STEP_MS[cfg.dataset]["st"] * (cfg.width / width) ** 1.5 / batch / 1000
+    sweep = n_test * len(cfg.eval_eps) * (1 + cfg.pgd_steps + cfg.mifgsm_steps) * per_image_step
+    return train + sweep + (audit_seconds(cfg) if audited else 0.0)
+
+
+def audit_seconds(cfg: C.RunConfig, params_dir: Path | None = None) -> float:
+    """A rough estimate of the seconds of one thread that auditing a run of ``cfg`` takes."""
+    from .audit import audit_settings
+
+    width = STEP_SHAPE[cfg.dataset][0]
+    points = audit_settings(cfg.preset, params_dir).n_per_class
+    return AUDIT_SECONDS * points / 10 * (cfg.width / width) ** 1.5 * (0.1 if cfg.preset == "smoke" else 1.0)
+
+
+def pending_work(preset: str, jobs: int = 1, data_dir: Path | None = None, results_dir: Path | None = None,
+                 params_dir: Path | None = None) -> tuple[int, int, float]:
+    """(runs of the grid missing or stale, runs finished but not audited, estimated wall seconds with ``jobs``
+    jobs) of what ``asgt book`` would compute for ``preset``."""
+    from .audit import unaudited
+
+    grid = plan(preset, data_dir=data_dir, results_dir=results_dir, params_dir=params_dir)
+    todo = [j for j in grid if not j.done()]
+    unaudited_runs = {line.split(": ", 1)[0] for line in unaudited(preset, results_dir, params_dir)}
+    by_dir = {str(j.run_dir): j.config for j in grid}
+    seconds = sum(expected_seconds(j.config, audited=True) for j in todo)
+    seconds += sum(audit_seconds(by_dir[d], params_dir) for d in unaudited_runs if d in by_dir)
+    return len(todo), len(unaudited_runs), seconds / max(1, min(jobs, physical_cores()))
 
 
 def run_batch(
@@ -156,22 +231,27 @@ def run_batch(
     notebooks_dir: Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    audit: bool = False,
 ) -> int:
-    """Execute the grid of ``preset``; print one line per run with its wall time; 0 if every run finished."""
+    """Execute the grid of ``preset``; print one line per run with its wall time; 0 if every run finished.
+
+    ``audit``: audit each run right after it finishes (for long protocols whose checkpoints do not outlive the
+    machine: ``reference``); otherwise ``asgt audit`` audits the finished runs afterwards."""
     from .experiment import default_results_dir
 
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
     grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir)
-    # the costliest runs first (longest-processing-time order), so that no worker idles at the end of the batch
-    todo = sorted((j for j in grid if not j.done()), key=lambda j: -relative_cost(j.config))
+    # ST first (every other run's audit transfers attacks from it), then the costliest runs first
+    # (longest-processing-time order), so that no worker idles at the end of the batch
+    todo = sorted((j for j in grid if not j.done()), key=lambda j: (j.config.method != "st", -expected_seconds(j.config)))
     print(f"asgt batch [{preset}]: {len(grid)} runs, {len(grid) - len(todo)} already finished, "
           f"{len(todo)} to execute with {jobs} job(s)", flush=True)
     threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
     start, failures = time.perf_counter(), []
     with futures.ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         pending = {pool.submit(execute, j, notebook_parameters(j, data_dir, results_dir, params_dir), threads,
-                               device): j for j in todo}
+                               device, audit): j for j in todo}
         for i, done in enumerate(futures.as_completed(pending), start=1):
             title, seconds, error = done.result()
             status = "FAILED: " + error if error else "ok"

@@ -13,6 +13,7 @@ notebooks were written elsewhere, :func:`build` copies them there first.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -63,6 +64,13 @@ def preset_banner(name: str) -> str:
     if is_paper_protocol(name):
         return (":::{note}\nThese numbers come from the preset `paper`: the paper's protocol (Table 1 "
                 "hyper-parameters, full test sets, five seeds).\n:::\n")
+    if name == "reference":
+        return (":::{important}\nThese numbers come from the preset `reference`, the most faithful protocol two CPU "
+                "cores finish: the full training sets, Table 1's training values for MNIST, a one-cycle schedule "
+                "and augmentation for CIFAR-10 (12 epochs), narrower networks, 2,000 test images, 3 seeds for "
+                "MNIST and 1 for CIFAR-10 and the baselines. Every deviation from Table 1 is listed on the Table 1 "
+                "page. It is not the paper's protocol: gains over ST and rankings are judged, absolute accuracies "
+                "are not set against the paper's.\n:::\n")
     return (f":::{{warning}}\nThese numbers come from the preset `{name}`, **not the paper's protocol**: "
             f"narrower networks, a few epochs, subsets of the data and fewer seeds. They show that the pipeline "
             f"runs end to end; they do not measure the methods. Rebuild with `make book PRESET=paper` for the "
@@ -139,19 +147,32 @@ def build(
     device: str | None = None,
     strict: bool = True,
     audit_jobs: int | None = None,
+    compute: bool = False,
 ) -> int:
     """Run the batch of ``name`` (cached runs are skipped) and the audit of its runs (:mod:`asgt_lib.audit`,
     cached), then build the book to ``<output>/_build/html``.
 
-    ``output`` defaults to ``source``, so ``_build/html`` of the checkout. Returns 0 on success, the batch's
+    Work estimated at over an hour (:func:`asgt_lib.batch.pending_work`) starts only with ``compute``; over ten
+    minutes it is announced. ``output`` defaults to ``source``, so ``_build/html`` of the checkout. Returns 0 on success, the batch's
     or jupyter-book's non-zero exit status otherwise.
     """
     name = name or preset()
     results = Path(results) if results is not None else results_dir()
     notebooks = Path(notebooks) if notebooks is not None else notebooks_dir()
     if batch:
-        from .batch import run_batch
+        from .batch import ANNOUNCE_SECONDS, LONG_SECONDS, pending_work, run_batch
 
+        runs, audits, seconds = pending_work(name, jobs, data_dir, results, params_dir)
+        if seconds > ANNOUNCE_SECONDS:
+            print(f"asgt book [{name}]: {runs} run(s) of the grid to compute and {audits} finished run(s) to "
+                  f"audit: about {seconds / 3600:.1f} h with {jobs} job(s) (a rough estimate, asgt_lib.batch)",
+                  file=sys.stderr, flush=True)
+        if seconds > LONG_SECONDS and not compute:
+            print(f"asgt book [{name}]: not started without --compute (make book COMPUTE=1). Or build from the "
+                  f"finished runs only: --no-batch (make book BATCH=0)", file=sys.stderr)
+            return 2
+
+        print(f"asgt book [{name}] 1/4: the runs of the grid (asgt batch)", flush=True)
         status = run_batch(preset=name, jobs=jobs, data_dir=data_dir, results_dir=results, params_dir=params_dir,
                            notebooks_dir=notebooks, device=device, progress=False)
         if status != 0:
@@ -161,19 +182,21 @@ def build(
         from .audit import DEFAULT_JOBS, audit
 
         # the sanity and faithfulness pages read these caches; computing them here shows progress
+        print(f"asgt book [{name}] 2/4: the audit of every run (asgt audit)", flush=True)
         audit(results, name, data_dir, device, params_dir, progress=True, jobs=audit_jobs or DEFAULT_JOBS)
     except (FileNotFoundError, ValueError) as exc:
         print(f"asgt book: the audit of preset {name} failed ({exc}); the book was not built", file=sys.stderr)
         return 2
+    print(f"asgt book [{name}] 3/4: the executed run notebooks into the book", flush=True)
     try:
         sync_run_notebooks(name, notebooks, source)
     except FileNotFoundError as exc:
         print(f"asgt book: {exc}", file=sys.stderr)
         return 2
     cmd = jupyter_book_command(source, output, strict)
-    print(f"asgt book [{name}]: {' '.join(cmd)}", flush=True)
+    print(f"asgt book [{name}] 4/4: the pages, executed and built: {' '.join(cmd)}", flush=True)
     start = time.perf_counter()
-    status = subprocess.run(cmd, env=build_env(name, results, notebooks), cwd=str(source)).returncode
+    status = _run_quietly(cmd, build_env(name, results, notebooks), source)
     html = Path(output or source) / "_build" / "html"
     if status != 0:
         print(f"asgt book: jupyter-book build failed (exit {status}) after {time.perf_counter() - start:.0f} s",
@@ -181,6 +204,22 @@ def build(
         return status
     print(f"asgt book [{name}]: built {html / 'index.html'} in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
+
+
+#: Lines of jupyter-book's log that say nothing to a reader: ipykernel's notice, once per executed page, that a
+#: kernel on a local TCP port is unencrypted (the batch and ``execute_pages`` use IPC kernels and do not print it).
+NOISE = ("Kernel is running over TCP without encryption",)
+
+
+def _run_quietly(cmd: list[str], env: dict[str, str], cwd: Path) -> int:
+    """Run ``cmd``, passing its output through line by line except the :data:`NOISE` lines; its exit status."""
+    with subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          bufsize=1) as proc:
+        for line in proc.stdout:
+            if not any(noise in line for noise in NOISE):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    return proc.returncode
 
 
 # --------------------------------------------------------------------------- page helpers (shaping, no numbers)
@@ -223,6 +262,27 @@ def provenance_table(runs, name: str) -> "pd.DataFrame":
                      "torch": p.get("torch"), "torchvision": p.get("torchvision"), "python": p.get("python"),
                      "device": p.get("device"), "wall (s)": round(float(m.get("wall_seconds", float("nan"))), 1)})
     return pd.DataFrame(rows)
+
+
+def compute_totals(runs) -> dict[str, float]:
+    """Seconds of compute behind ``runs``, as each process measured it: training (over every session a resumed
+    run took; a checkpoint shared by two runs counts once), evaluation, and the audit reports cached beside them."""
+    training = sum(float(r.metrics.get("train_seconds", 0.0)) for r in runs if not r.metrics.get("train_cached"))
+    evaluation = sum(float(r.metrics.get("eval_seconds", 0.0)) for r in runs)
+    audit = sum(float(json.loads(meta.read_text()).get("seconds", 0.0))
+                for r in runs for meta in r.run_dir.parent.glob(f"*-{r.run_dir.name}-*/meta.json"))
+    return {"training": training, "evaluation": evaluation, "audit": audit}
+
+
+def compute_text(runs) -> str:
+    """:func:`compute_totals` in words, e.g. ``9.1 h (training 7.6 h, evaluation 0.5 h, audit 1.0 h)``."""
+    totals = compute_totals(runs)
+
+    def hours(seconds: float) -> str:
+        return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
+
+    parts = ", ".join(f"{name} {hours(value)}" for name, value in totals.items())
+    return f"{hours(sum(totals.values()))} ({parts})"
 
 
 def _label(config: dict) -> str:
@@ -295,12 +355,15 @@ def execute_pages(results: Path, name: str = DEFAULT_PRESET, notebooks: Path | N
     import nbclient
     import nbformat
 
+    from .kernels import LocalKernelManager
+
     env = build_env(name, Path(results), Path(notebooks) if notebooks else notebooks_dir())
     done = []
     for page in paths or pages():
         nb = nbformat.read(page, as_version=4)
         client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                                         resources={"metadata": {"path": str(Path(page).parent)}})
+                                         resources={"metadata": {"path": str(Path(page).parent)}},
+                                         kernel_manager_class=LocalKernelManager)
         client.execute(env=env)  # the kernel's environment; this process's is left alone
         nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
         nbformat.write(nb, page)

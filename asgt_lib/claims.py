@@ -339,8 +339,9 @@ def mask_overlaps(runs: Sequence[Any], dataset: str) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Table 1
-TABLE1_KEYS = ("model", "width", "epochs", "batch_size", "lr", "momentum", "weight_decay", "precision", "k", "lam",
-               "eps_train", "seeds", "n_train", "n_test", "eval_eps", "pgd_steps", "mifgsm_steps")
+TABLE1_KEYS = ("model", "width", "epochs", "batch_size", "lr", "lr_schedule", "augment", "momentum",
+               "weight_decay", "precision", "k", "lam", "eps_train", "seeds", "n_train", "n_test", "eval_eps",
+               "pgd_steps", "mifgsm_steps")
 
 
 def _fmt(values: Iterable[Any]) -> str:

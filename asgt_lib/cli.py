@@ -17,7 +17,7 @@ from .data import DataNotFoundError, default_data_dir
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default: quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | reference | paper (default: quick)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="dataset folder (default: $ASGT_DATA_DIR, else ./data, else ../shared/data)")
     p.add_argument("--results-dir", type=Path, default=None, help="default: $ASGT_RESULTS_DIR, else ./results")
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--dataset", choices=C.DATASETS, action="append", help="restrict (repeatable)")
     batch.add_argument("--only", action="append", metavar="NAME", help="restrict to run files named NAME")
     batch.add_argument("--jobs", type=int, default=1, help="runs executed in parallel (default 1)")
+    batch.add_argument("--audit", action="store_true",
+                       help="audit each run as soon as it finishes, while its checkpoint is on this machine")
     batch.add_argument("--notebooks-dir", type=Path, default=None,
                        help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
     _common(batch)
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
     book.add_argument("--output", type=Path, default=None, help="folder that receives _build/ (default: the checkout)")
     book.add_argument("--no-batch", action="store_true", help="build from the finished runs only")
+    book.add_argument("--compute", action="store_true",
+                      help="allow the batch and audit to start work estimated at over an hour")
     book.add_argument("--audit-jobs", type=int, default=None, help="worker processes of the audit (default 2)")
     _common(book)
     return parser
@@ -100,7 +104,8 @@ def _spec(args: argparse.Namespace) -> tuple[dict | Path, dict]:
 def _configs(args: argparse.Namespace) -> list[C.RunConfig]:
     spec, overrides = _spec(args)
     probe = C.resolve(spec, args.preset, 0, overrides, args.params_dir, overrides_source="--set")
-    seeds = args.seed if args.seed else C.preset_seeds(args.preset, probe.dataset, args.params_dir)
+    run = Path(spec).stem if isinstance(spec, (str, Path)) else None
+    seeds = args.seed if args.seed else C.preset_seeds(args.preset, probe.dataset, args.params_dir, run=run)
     return [C.resolve(spec, args.preset, s, overrides, args.params_dir, overrides_source="--set") for s in seeds]
 
 
@@ -133,7 +138,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return run_batch(
         preset=args.preset, datasets=args.dataset, only=args.only, jobs=args.jobs,
         data_dir=args.data_dir, results_dir=args.results_dir, params_dir=args.params_dir,
-        notebooks_dir=args.notebooks_dir, device=args.device, progress=not args.quiet,
+        notebooks_dir=args.notebooks_dir, device=args.device, progress=not args.quiet, audit=args.audit,
     )
 
 
@@ -163,7 +168,7 @@ def cmd_book(args: argparse.Namespace) -> int:
 
     return build(name=args.preset, results=args.results_dir, notebooks=args.notebooks_dir, output=args.output,
                  batch=not args.no_batch, jobs=args.jobs, data_dir=args.data_dir, params_dir=args.params_dir,
-                 device=args.device, audit_jobs=args.audit_jobs)
+                 device=args.device, audit_jobs=args.audit_jobs, compute=args.compute)
 
 
 def main(argv: list[str] | None = None) -> int:

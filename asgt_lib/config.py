@@ -34,8 +34,10 @@ MASK_FILLS = ("uniform", "mean")
 SALIENCY_OF = ("logit", "log_softmax")
 SALIENCY_SPACES = ("pixels", "normalized")
 ABS_STAGES = ("before_mean", "after_mean")
-PRESETS = ("smoke", "quick", "paper")
+PRESETS = ("smoke", "quick", "reference", "paper")
 PRECISIONS = ("fp32", "bf16")
+LR_SCHEDULES = ("constant", "cyclic")
+AUGMENTATIONS = ("none", "crop-flip")
 
 #: Methods whose loss uses the saliency mask M_k (and therefore k and λ).
 MASKING_METHODS = ("sgt", "sga", "asgt", "asgt-code", "asgt-rs")
@@ -48,7 +50,7 @@ METHOD_ATTACKS = {"at-fgsm": "fgsm", "fgsm-rs": "fgsm-rs", "pgd-at": "pgd", "asg
 #: the paper's SGD steps), never its algorithm (method, k, λ, ε_train, attacks).
 PRESET_KEYS = (
     "epochs", "width", "n_train_per_class", "n_test_per_class", "eval_eps", "eval_batch_size",
-    "pgd_steps", "mifgsm_steps", "n_saliency_maps", "lr", "precision", "monitor_n",
+    "pgd_steps", "mifgsm_steps", "n_saliency_maps", "lr", "precision", "monitor_n", "lr_schedule", "augment",
 )
 #: Keys that do not change the trained weights (so a change re-evaluates without re-training).
 EVAL_ONLY_KEYS = (
@@ -57,6 +59,21 @@ EVAL_ONLY_KEYS = (
 )
 #: Keys that name or file a run but do not change any number it produces.
 LABEL_KEYS = ("name", "preset")
+
+#: Numerics versions, one per part of the computation. A result is keyed by its parameters, its data source and
+#: the versions of the parts that produced it, never by the library version, so that hours of committed compute
+#: survive a release. Bump a part's number in the same commit that changes the numbers it produces (a bug fix, a
+#: changed internal default), and only then; ``tests/test_staleness.py`` fails when a committed result no longer
+#: carries the key that the current code and parameters give it.
+NUMERICS = {
+    "train": 1,          # data loading, models, methods, attacks used in training, the training loop
+    "evaluate": 1,       # the robustness sweep, clean accuracy, saliency maps, mask overlaps
+    "sanity": 1,         # the audit's attacks and checks (sanity.py)
+    "faithfulness": 1,   # the audit's saliency metrics (faithfulness.py)
+}
+#: Parameters added after results were first keyed, left out of the key while they have the value that computes
+#: what the code computed before they existed, so that adding a parameter never invalidates a result.
+NEUTRAL_VALUES = {"lr_schedule": "constant", "augment": "none"}
 
 
 class ConfigError(ValueError):
@@ -100,6 +117,8 @@ class RunConfig:
     lr: float = 1e-2
     momentum: float = 0.9
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # constant | cyclic (per-step, 0 -> lr -> 0; train.learning_rate)
+    augment: str = "none"          # none | crop-flip (random 4-pixel-padded crop and horizontal flip; data.augment)
     precision: str = "fp32"   # training step: fp32, or bf16 autocast (evaluation is always fp32; see compute)
     # saliency-guided terms (Alg. 1/2)
     k: float = 0.3
@@ -142,24 +161,34 @@ class RunConfig:
         return d
 
     def _digest(self, drop: tuple[str, ...], extra: Mapping[str, Any]) -> str:
-        from . import __version__  # results of another library version are never reused
-
-        d = {k: v for k, v in self.to_dict().items() if k not in drop}
-        d.update(extra, asgt_lib=__version__)
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in drop and not (k in NEUTRAL_VALUES and v == NEUTRAL_VALUES[k])}
+        d.update(extra)
+        return digest(d, 16)
 
     def run_hash(self, data_source: str) -> str:
-        """Hash of everything that changes a result number (labels excluded, data source included)."""
-        return self._digest(LABEL_KEYS, {"data_source": data_source})
+        """Hash of everything that changes a result number (labels excluded, data source and the numerics
+        versions of training and evaluation included)."""
+        return self._digest(LABEL_KEYS, {"data_source": data_source, "numerics": numerics("train", "evaluate")})
 
     def train_hash(self, data_source: str) -> str:
         """Hash of everything that changes the trained weights."""
-        return self._digest(LABEL_KEYS + EVAL_ONLY_KEYS, {"data_source": data_source})
+        return self._digest(LABEL_KEYS + EVAL_ONLY_KEYS, {"data_source": data_source, "numerics": numerics("train")})
 
     @property
     def label(self) -> str:
         return self.name or default_name(self.method, self.k)
+
+
+def numerics(*parts: str) -> dict[str, int]:
+    """The numerics versions of ``parts`` (keys of NUMERICS), for a cache key."""
+    return {part: NUMERICS[part] for part in parts}
+
+
+def digest(obj: Any, length: int = 16) -> str:
+    """A short SHA-256 of ``obj`` as canonical JSON: the one way every cache key is computed."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
 
 
 def default_name(method: str, k: float) -> str:
@@ -258,6 +287,8 @@ def _validate(c: RunConfig) -> None:
     _one_of("preset", c.preset, PRESETS)
     _one_of("mask_fill", c.mask_fill, MASK_FILLS)
     _one_of("precision", c.precision, PRECISIONS)
+    _one_of("lr_schedule", c.lr_schedule, LR_SCHEDULES)
+    _one_of("augment", c.augment, AUGMENTATIONS)
     _one_of("saliency_of", c.saliency_of, SALIENCY_OF)
     _one_of("saliency_space", c.saliency_space, SALIENCY_SPACES)
     _one_of("saliency_abs_stage", c.saliency_abs_stage, ABS_STAGES)
@@ -356,16 +387,30 @@ def preset_overrides(preset: str, dataset: str, params_dir: Path | None = None) 
     per_dataset = presets[preset] or {}
     raw = dict(per_dataset.get(dataset) or {})
     raw.pop("seeds", None)
+    raw.pop("run_seeds", None)
     return _typed(raw, f"{path} [{preset}.{dataset}]", PRESET_KEYS)
 
 
-def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None) -> list[int]:
-    """The seeds a preset averages over (the paper: five)."""
+def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None, run: str | None = None) -> list[int]:
+    """The seeds a preset averages over (the paper: five): ``seeds``, or for the run file named ``run`` (its stem)
+    the preset's ``run_seeds: {<run>: [...]}`` where it lists it (costly baselines may run fewer seeds)."""
     params_dir = Path(params_dir or default_params_dir())
-    presets = load_yaml(params_dir / "presets.yaml")
+    path = params_dir / "presets.yaml"
+    presets = load_yaml(path)
     _one_of("preset", preset, tuple(presets))
-    seeds = ((presets[preset] or {}).get(dataset) or {}).get("seeds", [0])
-    return [int(_scalar(int, s)) for s in seeds]
+    section = (presets[preset] or {}).get(dataset) or {}
+    per_run = section.get("run_seeds") or {}
+    where = f"{path} [{preset}.{dataset}]"
+    if not isinstance(per_run, Mapping):
+        raise ConfigError(f"{where}: run_seeds must map run-file names to seed lists, e.g. run_seeds: {{pgd-at: [0]}}")
+    seeds = per_run.get(run, section.get("seeds", [0])) if run else section.get("seeds", [0])
+    try:
+        seeds = [int(_scalar(int, s)) for s in (seeds if isinstance(seeds, list) else [seeds])]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: seeds {seeds!r} are not whole numbers ({exc}); write e.g. seeds: [0, 1, 2]") from None
+    if not seeds:
+        raise ConfigError(f"{where}: the seed list of {run or 'seeds'} is empty; give at least one seed")
+    return seeds
 
 
 def resolve(

@@ -146,6 +146,26 @@ def _torchvision(cls, dataset: str, data_dir: Path, train: bool, download: bool)
         raise _not_found(dataset, data_dir) from exc
 
 
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """A training batch under the run's ``augment``: ``none``, or ``crop-flip``, the standard CIFAR-10 augmentation
+    (He et al. 2016, Sec. 4.2): zero-pad ``pad`` pixels, crop a random window of the original size, flip
+    horizontally with probability 1/2. One draw per image from ``generator``, so a run stays reproducible."""
+    if kind == "none":
+        return x
+    if kind != "crop-flip":
+        raise ValueError(f"augment '{kind}' is unknown; allowed values: none, crop-flip")
+    n, _, h, w = x.shape
+    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator, device=generator.device).to(x.device)
+    flip = torch.rand(n, generator=generator, device=generator.device).to(x.device) < 0.5
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    rows = offsets[0, :, None] + torch.arange(h, device=x.device)                     # (N, H)
+    cols = offsets[1, :, None] + torch.arange(w, device=x.device)                     # (N, W)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]       # (N, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous(memory_format=torch.contiguous_format)
+
+
 # --------------------------------------------------------------------------- CIFAR-10 JPEG copy
 def _cifar10_jpeg(data_dir: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode the JPEG copy once into ``<cache>/cifar10-jpeg-<size>/{train,test}.safetensors`` and read that."""
@@ -193,5 +213,5 @@ def _decode_jpeg_copy(origin: Path) -> dict[str, tuple[torch.Tensor, torch.Tenso
     return out
 
 
-__all__ = ["Split", "load_split", "data_source", "default_data_dir", "DataNotFoundError", "per_class_subset",
+__all__ = ["Split", "load_split", "augment", "data_source", "default_data_dir", "DataNotFoundError", "per_class_subset",
            "SOURCE_LABELS", "CIFAR10_CLASSES"]

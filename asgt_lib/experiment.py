@@ -3,6 +3,7 @@
 Layout under the results directory::
 
     checkpoints/<dataset>/<train-hash>/   model.safetensors, config.json, history.csv, manifest.json
+    checkpoints/<dataset>/<train-hash>.training/   state.safetensors while the run trains (resume after a kill)
     <preset>/<dataset>/<name>/seed<N>-<run-hash>/
         config.json         resolved parameters (+ data source, hashes)
         robustness.csv      tidy: dataset, data_source, model, method, name, k, lam, seed, preset, attack, eps, accuracy, n
@@ -18,7 +19,6 @@ evaluation re-evaluates without re-training. Every directory appears atomically,
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import platform
@@ -36,13 +36,13 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__, compute
 from .compute import resolve_device
-from .config import FIELD_NAMES, MASKING_METHODS, RunConfig
+from .config import FIELD_NAMES, MASKING_METHODS, RunConfig, digest, numerics
 from .data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
 from .evaluate import attack_fn, robustness_curve, saliency_examples
 from .models import build_model, predict
 from .storage import CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir, verify_dir, write_json
 from .saliency import convention_variants, mask_overlap
-from .train import saliency_convention, train
+from .train import TrainingState, saliency_convention, train
 
 RESULT_COLUMNS = ["dataset", "data_source", "model", "method", "name", "k", "lam", "seed", "preset",
                   "attack", "eps", "accuracy", "n"]
@@ -122,11 +122,16 @@ def load_trained_model(run_dir: Path, data_dir: Path | None = None, device: str 
 def derived_dir(run_dir: Path, kind: str, key: Mapping[str, Any]) -> Path:
     """Where numbers derived from a finished run are cached: ``<run_dir>/../<kind>-<run dir name>-<hash>``.
 
-    A sibling of the run, keyed by everything the numbers depend on (``key``, plus the library version).
+    A sibling of the run, keyed by everything the numbers depend on: ``key`` (which includes the run's hash) and
+    the numerics version of ``kind`` (``config.NUMERICS``).
     """
-    blob = json.dumps({**key, "asgt_lib": __version__}, sort_keys=True, separators=(",", ":"), default=str)
     run_dir = Path(run_dir)
-    return run_dir.parent / f"{kind}-{run_dir.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+    return run_dir.parent / f"{kind}-{run_dir.name}-{derived_key(kind, key)}"
+
+
+def derived_key(kind: str, key: Mapping[str, Any]) -> str:
+    """The hash part of :func:`derived_dir`'s name."""
+    return digest({**key, "numerics": numerics(kind)}, 12)
 
 
 def load_result(run_dir: Path, cached: bool = True) -> RunResult:
@@ -238,14 +243,25 @@ def trained_model(
             torch.manual_seed(cfg.seed)
             model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device)
     train_split: Split = load_split(cfg.dataset, True, data_dir, cfg.n_train_per_class, cfg.subset_seed)
+    state = TrainingState(training_state_dir(ckpt_dir), cfg.train_hash(source))
+    if force:
+        state.clear()
     t0 = time.perf_counter()
-    history = train(model, train_split.x, train_split.y, cfg, progress=progress)
-    info = {"n_train": len(train_split), "train_seconds": time.perf_counter() - t0}
+    history = train(model, train_split.x, train_split.y, cfg, progress=progress, state=state)
+    earlier = history[:state.restored_epochs]  # epochs trained by a process that was killed later
+    info = {"n_train": len(train_split), "resumed_after_epoch": state.restored_epochs,
+            "train_seconds": time.perf_counter() - t0 + sum(h["seconds"] for h in earlier)}
     with staging_dir(ckpt_dir) as stage:
         save_checkpoint(model, stage / "model.safetensors", {"train_hash": cfg.train_hash(source)})
         write_json(stage / "config.json", {"config": cfg.to_dict(), "data_source": source, "history": history,
                                            "train_info": info})
+    state.clear()
     return model.eval(), history, {**info, "cached": False}
+
+
+def training_state_dir(checkpoint_dir: Path) -> Path:
+    """Where a run in training keeps its per-epoch state (beside its future checkpoint directory)."""
+    return Path(checkpoint_dir).with_name(Path(checkpoint_dir).name + ".training")
 
 
 def _tidy(curve: pd.DataFrame, cfg: RunConfig, source: str) -> pd.DataFrame:

@@ -456,6 +456,14 @@ def _stats(t: tuple[float, float, float]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- runs on disk, cached
+def faithfulness_key(run_dir: Path, n_per_class: int, settings: FaithfulnessSettings) -> dict[str, Any]:
+    """What :func:`faithfulness_report`'s numbers depend on (its cache is ``derived_dir(run_dir, "faithfulness",
+    key)``): the run's hash, ``n_per_class``, the run's subset seed and ``settings``."""
+    cfg, raw = run_config(Path(run_dir))
+    return {"run": raw["run_hash"], "n_per_class": n_per_class, "subset_seed": cfg.subset_seed,
+            "settings": settings.to_dict()}
+
+
 def faithfulness_report(
     run_dir: Path,
     data_dir: Path | None = None,
@@ -472,9 +480,8 @@ def faithfulness_report(
     """
     settings = settings or FaithfulnessSettings()
     run_dir = Path(run_dir)
-    cfg, raw = run_config(run_dir)
-    key = {"run": raw["run_hash"], "n_per_class": n_per_class, "subset_seed": cfg.subset_seed,
-           "settings": settings.to_dict()}
+    cfg, _ = run_config(run_dir)
+    key = faithfulness_key(run_dir, n_per_class, settings)
     out = derived_dir(run_dir, "faithfulness", key)
     if not force and is_finished(out):
         return _read(out)

@@ -469,6 +469,16 @@ def verdict(checks: pd.DataFrame, attacks: pd.DataFrame | None = None, label: st
 
 
 # --------------------------------------------------------------------------- runs on disk, cached
+def sanity_key(run_dir: Path, st_run_dir: Path | None, n_per_class: int, settings: SanitySettings,
+               ) -> dict[str, Any]:
+    """What :func:`sanity_report`'s numbers depend on (its cache is ``derived_dir(run_dir, "sanity", key)``): the
+    run's hash, the ST run's hash, ``n_per_class``, the run's subset seed and ``settings``."""
+    cfg, raw = run_config(Path(run_dir))
+    st_raw = run_config(Path(st_run_dir))[1] if st_run_dir is not None else None
+    return {"run": raw["run_hash"], "st_run": st_raw["run_hash"] if st_raw else None,
+            "n_per_class": n_per_class, "subset_seed": cfg.subset_seed, "settings": settings.to_dict()}
+
+
 def sanity_report(
     run_dir: Path,
     st_run_dir: Path | None,
@@ -487,10 +497,8 @@ def sanity_report(
     """
     settings = settings or SanitySettings()
     run_dir = Path(run_dir)
-    cfg, raw = run_config(run_dir)
-    st_raw = run_config(Path(st_run_dir))[1] if st_run_dir is not None else None
-    key = {"run": raw["run_hash"], "st_run": st_raw["run_hash"] if st_raw else None,
-           "n_per_class": n_per_class, "subset_seed": cfg.subset_seed, "settings": settings.to_dict()}
+    cfg, _ = run_config(run_dir)
+    key = sanity_key(run_dir, st_run_dir, n_per_class, settings)
     out = derived_dir(run_dir, "sanity", key)
     label = f"{cfg.dataset}/{cfg.label}/seed{cfg.seed}"
     if not force and is_finished(out):

@@ -7,15 +7,23 @@ stays high while PGD accuracy collapses; the audit flags that gap (``params/audi
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
+import warnings
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
 from . import compute
 from .attacks import fgsm, pgd
 from .config import RunConfig
+from .data import augment
+from .storage import atomic_path
 from .methods import MethodParams, get_method
 from .models import eval_mode, predict
 from .saliency import SaliencyConvention
@@ -58,31 +66,109 @@ def monitor_batch(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[
     return x[idx], y[idx]
 
 
+def learning_rate(cfg: RunConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) of ``total_steps``.
+
+    ``constant``: ``cfg.lr`` throughout (Table 1). ``cyclic``: the one-cycle schedule of Smith & Topin (2019) in
+    the piecewise-linear form of Wong et al. (2020): from 0 up to ``cfg.lr`` over the first 2/5 of the steps, then
+    down to 0 at the last. A function of the step alone, so a resumed run continues the same schedule.
+    """
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    t, peak = (step + 1) / total_steps, 0.4
+    return cfg.lr * (t / peak if t <= peak else max(0.0, (1 - t) / (1 - peak)))
+
+
+class TrainingState:
+    """What a run needs to continue after a kill from its last finished epoch and end with the same weights as an
+    uninterrupted run: the weights (with batch-norm statistics), SGD's momentum buffers, the state of every random
+    generator training draws from, and the history so far. One safetensors file, replaced atomically after each
+    epoch; ``identity`` (the run's train hash) guards against resuming another run's state."""
+
+    FILE = "state.safetensors"
+
+    def __init__(self, folder: Path, identity: str):
+        self.path, self.identity = Path(folder) / self.FILE, identity
+        self.restored_epochs = 0
+
+    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, generators: dict[str, torch.Generator],
+             history: list[dict[str, float]]) -> None:
+        tensors = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+        for i, p in enumerate(optimizer.param_groups[0]["params"]):
+            buffer = optimizer.state.get(p, {}).get("momentum_buffer")
+            if buffer is not None:
+                tensors[f"momentum.{i}"] = buffer.detach().contiguous().clone()
+        tensors.update({f"rng.{name}": g.get_state() for name, g in generators.items()})
+        tensors["rng.global"] = torch.get_rng_state()
+        meta = {"identity": self.identity, "history": json.dumps(history)}
+        with atomic_path(self.path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                generators: dict[str, torch.Generator]) -> list[dict[str, float]]:
+        """Load the saved state into the arguments and return the history; [] when there is no usable state
+        (none saved, another run's, or unreadable: then training starts from epoch 1, with a warning)."""
+        if not self.path.is_file():
+            return []
+        try:
+            tensors = load_file(str(self.path))
+            with safe_open(str(self.path), "pt") as f:
+                header = f.metadata() or {}
+        except (SafetensorError, OSError, ValueError, KeyError) as exc:
+            warnings.warn(f"{self.path}: unreadable training state ({exc}); training from epoch 1", RuntimeWarning,
+                          stacklevel=3)
+            return []
+        if header.get("identity") != self.identity:
+            warnings.warn(f"{self.path}: state of another run ({header.get('identity')}); training from epoch 1",
+                          RuntimeWarning, stacklevel=3)
+            return []
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+        for i, p in enumerate(optimizer.param_groups[0]["params"]):
+            if f"momentum.{i}" in tensors:
+                optimizer.state[p]["momentum_buffer"] = tensors[f"momentum.{i}"].to(p.device)
+        for name, g in generators.items():
+            g.set_state(tensors[f"rng.{name}"])
+        torch.set_rng_state(tensors["rng.global"])
+        history = json.loads(header["history"])
+        self.restored_epochs = len(history)
+        return history
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.path.parent.rmdir()
+
+
 def train(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     cfg: RunConfig,
     progress: bool = True,
+    state: TrainingState | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place on (x, y) with ``cfg.method``; returns one record per epoch.
 
-    Shuffling and the random mask fill draw from generators seeded with ``cfg.seed``, so a run is
+    Shuffling, augmentation and the random mask fill draw from generators seeded with ``cfg.seed``, so a run is
     reproducible bit for bit on the CPU. The training step runs under the autocast of ``cfg.precision``
     (:func:`asgt_lib.experiment.effective_config` has already replaced an unsupported bf16 by fp32), the
-    backward pass and the optimizer in float32.
+    backward pass and the optimizer in float32. With ``state``, the run is saved after every epoch and resumed
+    from the last saved epoch (:class:`TrainingState`).
     """
     loss_fn, params = get_method(cfg.method), method_params(cfg)
     device = next(model.parameters()).device
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    shuffle = make_generator(cfg.seed)
-    noise = make_generator(cfg.seed + 1, device)
+    generators = {"shuffle": make_generator(cfg.seed), "noise": make_generator(cfg.seed + 1, device),
+                  "augment": make_generator(cfg.seed + 4)}
+    shuffle, noise = generators["shuffle"], generators["noise"]
     x_monitor, y_monitor = (t.to(device) for t in monitor_batch(x, y, cfg.monitor_n, cfg.seed))
     x, y = compute.place_dataset(x, y, device)
-    history = []
+    history = state.restore(model, optimizer, generators) if state else []
+    if history and progress:
+        print(f"{cfg.label}: resuming after epoch {len(history)} of {cfg.epochs} ({state.path})", flush=True)
     model.train()
     n_batches = (len(y) + cfg.batch_size - 1) // cfg.batch_size
-    for epoch in range(cfg.epochs):
+    for epoch in range(len(history), cfg.epochs):
         start, sums = time.perf_counter(), {}
         order = torch.randperm(len(y), generator=shuffle).to(x.device)
         bar = tqdm(range(n_batches), desc=f"{cfg.label} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
@@ -90,6 +176,9 @@ def train(
         for b in bar:
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+            xb = augment(xb, cfg.augment, generators["augment"])
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, epoch * n_batches + b, cfg.epochs * n_batches)
             with compute.autocast(cfg.precision, device):
                 loss, terms = loss_fn(model, xb, yb, params, noise)
             optimizer.zero_grad(set_to_none=True)
@@ -107,6 +196,8 @@ def train(
         record.update(overfitting_signal(model, x_monitor, y_monitor, cfg))
         model.train()
         history.append(record)
+        if state:
+            state.save(model, optimizer, generators, history)
     model.eval()
     return history
 

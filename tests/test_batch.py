@@ -139,3 +139,62 @@ def test_snakemake_workflow_runs_the_grid_locally_and_resumes(tmp_path, data_dir
     assert sorted(set(verdicts.model)) == ["asgt-k0.3", "st"] and set(verdicts.verdict) <= {"PASS", "FAIL"}
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+# --------------------------------------------------------------------------- estimates, seeds, kernels
+def test_reference_plan_has_every_run_file_with_its_seeds_and_fits_its_budget(data_dir):
+    jobs = batch.plan("reference", data_dir=data_dir)
+    seeds = {(j.config.dataset, j.run_file.stem): set() for j in jobs}
+    for j in jobs:
+        seeds[(j.config.dataset, j.run_file.stem)].add(j.config.seed)
+    assert {k for k in seeds} == {(f.parent.name, f.stem) for f in C.run_files()}
+    assert seeds[("mnist", "asgt")] == {0, 1, 2} and seeds[("mnist", "pgd-at")] == {0}
+    assert all(s == {0} for (d, _), s in seeds.items() if d == "cifar10")
+    assert all(j.config.n_train_per_class is None and j.config.n_test_per_class * 10 >= 2000 for j in jobs)
+    wall_hours = sum(batch.expected_seconds(j.config, audited=True) for j in jobs) / 2 / 3600
+    assert wall_hours <= 10, f"the reference preset is estimated at {wall_hours:.1f} h on 2 cores"
+
+
+def test_run_seeds_must_be_a_mapping_of_seed_lists(tmp_path):
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "presets.yaml").write_text("tiny:\n  mnist:\n    seeds: [0, 1]\n    run_seeds: {pgd-at: [3]}\n")
+    assert C.preset_seeds("tiny", "mnist", params, run="pgd-at") == [3]
+    assert C.preset_seeds("tiny", "mnist", params, run="st") == [0, 1]
+    (params / "presets.yaml").write_text("tiny:\n  mnist:\n    run_seeds: [0]\n")
+    with pytest.raises(C.ConfigError, match="run_seeds must map run-file names to seed lists"):
+        C.preset_seeds("tiny", "mnist", params, run="st")
+    (params / "presets.yaml").write_text("tiny:\n  mnist:\n    run_seeds: {st: []}\n")
+    with pytest.raises(C.ConfigError, match="the seed list of st is empty"):
+        C.preset_seeds("tiny", "mnist", params, run="st")
+
+
+def test_estimates_rank_runs_by_their_cost():
+    def cfg(name, dataset="mnist", **overrides):
+        return C.resolve(f"params/{dataset}/{name}.yaml", "reference", overrides=overrides)
+
+    st, asgt, pgd = (batch.expected_seconds(cfg(n)) for n in ("st", "asgt", "pgd-at"))
+    assert st < asgt < pgd
+    assert batch.expected_seconds(cfg("st", precision="fp32")) > st
+    assert batch.expected_seconds(cfg("st"), audited=True) > st
+    assert batch.expected_seconds(cfg("st", "cifar10")) > batch.expected_seconds(cfg("st", "cifar10", epochs=6))
+
+
+def test_book_refuses_hours_of_work_without_compute(tmp_path, monkeypatch, capsys):
+    from asgt_lib import book
+
+    monkeypatch.setattr(batch, "pending_work", lambda *a, **k: (30, 2, 9 * 3600.0))
+    started = []
+    monkeypatch.setattr(batch, "run_batch", lambda **k: started.append(k) or 1)
+    assert book.build("reference", tmp_path / "results", tmp_path / "nb") == 2
+    err = capsys.readouterr().err
+    assert "30 run(s) of the grid to compute and 2 finished run(s) to audit: about 9.0 h" in err
+    assert "not started without --compute" in err and not started
+    assert book.build("reference", tmp_path / "results", tmp_path / "nb", compute=True) == 1 and started
+
+
+def test_parallel_kernels_get_sockets_of_their_own():
+    from asgt_lib.kernels import LocalKernelManager
+
+    a, b = LocalKernelManager(kernel_name="python3"), LocalKernelManager(kernel_name="python3")
+    assert a.transport == b.transport == "ipc" and a.ip != b.ip

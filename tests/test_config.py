@@ -62,6 +62,37 @@ def test_hashes_follow_numbers_not_labels():
     assert a.train_hash("mnist") != c.train_hash("mnist")
 
 
+def test_keys_follow_the_numerics_version_of_each_part_not_the_library_version(monkeypatch):
+    import asgt_lib
+    from asgt_lib.experiment import derived_key
+
+    cfg = C.resolve("params/mnist/asgt.yaml", preset="smoke")
+    run, weights = cfg.run_hash("mnist"), cfg.train_hash("mnist")
+    audit = derived_key("sanity", {"run": run})
+    monkeypatch.setattr(asgt_lib, "__version__", "99.0")
+    assert (cfg.run_hash("mnist"), cfg.train_hash("mnist"), derived_key("sanity", {"run": run})) == (run, weights, audit)
+    monkeypatch.setitem(C.NUMERICS, "evaluate", C.NUMERICS["evaluate"] + 1)
+    assert cfg.run_hash("mnist") != run and cfg.train_hash("mnist") == weights
+    monkeypatch.setitem(C.NUMERICS, "train", C.NUMERICS["train"] + 1)
+    assert cfg.train_hash("mnist") != weights
+    assert derived_key("sanity", {"run": run}) == audit != derived_key("faithfulness", {"run": run})
+    monkeypatch.setitem(C.NUMERICS, "sanity", C.NUMERICS["sanity"] + 1)
+    assert derived_key("sanity", {"run": run}) != audit
+
+
+def test_a_parameter_at_its_neutral_value_leaves_the_key_as_it_was_before_the_parameter_existed(monkeypatch):
+    cfg = C.resolve("params/mnist/st.yaml", preset="smoke")
+    now = cfg.run_hash("mnist"), cfg.train_hash("mnist")
+    to_dict = C.RunConfig.to_dict
+    monkeypatch.setattr(C.RunConfig, "to_dict",
+                        lambda self: {k: v for k, v in to_dict(self).items() if k not in C.NEUTRAL_VALUES})
+    assert (cfg.run_hash("mnist"), cfg.train_hash("mnist")) == now  # as computed by code without them
+    monkeypatch.undo()
+    for key, value in (("lr_schedule", "cyclic"), ("augment", "crop-flip")):
+        other = C.resolve("params/mnist/st.yaml", preset="smoke", overrides={key: value})
+        assert other.train_hash("mnist") != now[1]
+
+
 @pytest.mark.parametrize("raw, message", [
     ({"k": 1.5}, r"k=1.5 is outside \(0, 1\)"),
     ({"k": 0}, r"k=0.0 is outside \(0, 1\)"),
@@ -90,7 +121,7 @@ def test_bad_parameters_name_key_and_fix(raw, message):
 
 
 def test_unknown_preset_is_named():
-    with pytest.raises(C.ConfigError, match="preset 'huge' is unknown; allowed values: smoke, quick, paper"):
+    with pytest.raises(C.ConfigError, match="preset 'huge' is unknown; allowed values: smoke, quick, reference, paper"):
         C.resolve("params/mnist/st.yaml", preset="huge")
 
 

@@ -101,3 +101,30 @@ def test_mode_invariance_and_eval_mode_context():
     with eval_mode(resnet):
         assert not resnet.training
     assert resnet.training
+
+
+def test_crop_flip_augmentation_crops_and_flips_each_image_independently():
+    from asgt_lib.data import augment
+
+    x = torch.rand(64, 3, 8, 8) + 1.0  # no pixel is 0, so zero padding shows where a crop left the image
+    g = torch.Generator().manual_seed(0)
+    out = augment(x, "crop-flip", g, pad=2)
+    assert out.shape == x.shape and torch.equal(augment(x, "none", g), x)
+    found = {"shift": 0, "flip": 0}
+    for i in range(len(x)):
+        matches = []
+        for flip in (False, True):
+            src = torch.nn.functional.pad(x[i].flip(-1) if flip else x[i], (2, 2, 2, 2))
+            for r in range(5):
+                for c in range(5):
+                    if torch.equal(src[:, r:r + 8, c:c + 8], out[i]):
+                        matches.append((flip, r, c))
+        assert matches, f"image {i} is not a padded crop of its source, flipped or not"
+        flip, r, c = matches[0]
+        found["flip"] += flip
+        found["shift"] += (r, c) != (2, 2)
+    assert 16 <= found["flip"] <= 48 and found["shift"] >= 48  # about half flipped; most shifted
+    again = augment(x, "crop-flip", torch.Generator().manual_seed(0), pad=2)
+    assert torch.equal(again, out)  # one generator, one result
+    with pytest.raises(ValueError, match="crop-flip"):
+        augment(x, "rotate", g)

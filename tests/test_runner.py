@@ -216,3 +216,67 @@ def test_module_entry_point_runs(tmp_path):
     out = subprocess.run([sys.executable, "-m", "asgt_lib", "params", "--dataset", "mnist", "--method", "st"],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0 and json.loads(out.stdout)["method"] == "st"
+
+
+# --------------------------------------------------------------------------- resuming after a kill
+@pytest.mark.parametrize("dataset, method", [("cifar10", "asgt"), ("mnist", "sgt")])
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, data_dir, monkeypatch, dataset, method):
+    """Killed after epoch 2 of 3 (several batches per epoch, batch norm on CIFAR-10, the cyclic schedule and
+    augmentation drawing random numbers), the run resumes from epoch 2 and ends bit for bit where an
+    uninterrupted run ends."""
+    from asgt_lib import train as T
+    from safetensors.torch import load_file
+
+    cfg = smoke(method, dataset, epochs=3, batch_size=16, lr_schedule="cyclic", augment="crop-flip", lr=0.05)
+    whole = experiment.run(cfg, data_dir, tmp_path / "whole", progress=False)
+    save, saved = T.TrainingState.save, []
+
+    def killed_after_epoch_2(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        saved.append(self.path)
+        if len(saved) == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(T.TrainingState, "save", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(cfg, data_dir, tmp_path / "killed", progress=False)
+    assert saved[-1].is_file() and not experiment.run_dirs(tmp_path / "killed")
+    monkeypatch.undo()
+    resumed = experiment.run(cfg, data_dir, tmp_path / "killed", progress=False)
+    def numbers(history):
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+    assert numbers(resumed.metrics["history"]) == numbers(whole.metrics["history"])
+    assert not saved[-1].exists() and not saved[-1].parent.exists()        # the state is gone once finished
+    ckpt = [experiment.checkpoint_dir_for(cfg, whole.config["data_source"], root) / "model.safetensors"
+            for root in (tmp_path / "whole", tmp_path / "killed")]
+    a, b = (load_file(str(p)) for p in ckpt)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(resumed.robustness, whole.robustness)
+    train_info = json.loads((ckpt[1].parent / "config.json").read_text())["train_info"]
+    assert train_info["resumed_after_epoch"] == 2
+
+
+def test_training_state_of_another_run_is_not_resumed(tmp_path, data_dir):
+    from asgt_lib.train import TrainingState
+
+    cfg = smoke("st", epochs=2)
+    ckpt = experiment.checkpoint_dir_for(cfg, "mnist", tmp_path)
+    state_dir = experiment.training_state_dir(ckpt)
+    model = build_model("mnist", "alexnet", cfg.width)
+    TrainingState(state_dir, "some-other-run").save(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                                    {}, [{"epoch": 1}])
+    with pytest.warns(RuntimeWarning, match="state of another run"):
+        result = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    assert [h["epoch"] for h in result.metrics["history"]] == [1, 2]
+
+
+def test_cyclic_learning_rate_rises_to_lr_then_falls_to_zero():
+    from asgt_lib.train import learning_rate
+
+    cfg = smoke("st", lr=0.1, lr_schedule="cyclic")
+    rates = [learning_rate(cfg, step, 100) for step in range(100)]
+    assert max(rates) == pytest.approx(0.1) and rates.index(max(rates)) == 39
+    assert all(a < b for a, b in zip(rates[:40], rates[1:40])) and all(a > b for a, b in zip(rates[39:], rates[40:]))
+    assert rates[-1] == 0.0 and rates[0] == pytest.approx(0.1 / 40)
+    assert {learning_rate(smoke("st", lr=0.1), step, 100) for step in range(100)} == {0.1}

@@ -1,0 +1,61 @@
+"""Committed results are what the current code and parameters would compute (issue 10, section 2).
+
+Results are keyed by their parameters, data source and numerics versions (``config.NUMERICS``). If a commit
+changes any of these for a committed run without recomputing it, the book would silently stop finding that run
+(or recompute hours): these tests fail instead, naming the runs.
+"""
+
+from pathlib import Path
+
+from asgt_lib import audit, batch, experiment
+from asgt_lib import config as C
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "results"
+PRESET = "reference"
+
+
+def committed_runs() -> list[Path]:
+    return experiment.run_dirs(COMMITTED, PRESET)
+
+
+def test_reference_results_are_committed():
+    assert committed_runs(), f"no finished {PRESET} runs under {COMMITTED}/{PRESET}"
+
+
+def test_every_committed_run_is_a_run_of_the_current_grid(data_dir):
+    stale = batch.stale_runs(PRESET, data_dir, COMMITTED)
+    assert not stale, ("committed results whose key the current code and parameters no longer give (recompute "
+                       "them, or undo the change that moved their key):\n" + "\n".join(map(str, stale)))
+
+
+def test_every_committed_run_has_its_audit_and_notebook(data_dir):
+    missing = audit.unaudited(PRESET, COMMITTED)
+    assert not missing, "committed runs without their audit reports:\n" + "\n".join(missing)
+    notebooks = {j.run_dir.resolve(): j.notebook for j in batch.plan(PRESET, data_dir=data_dir, results_dir=COMMITTED)}
+    for run in committed_runs():
+        assert notebooks[run.resolve()].is_file(), f"{run}: its executed notebook is not committed"
+
+
+def test_the_check_catches_a_changed_numerics_version_or_parameter(tmp_path, data_dir, monkeypatch):
+    """On a finished smoke run: nothing stale; then a bumped numerics version of evaluation, or a changed
+    evaluation parameter in the run file, makes it stale, and a bumped audit version makes its audit missing."""
+    params = tmp_path / "params"
+    for source in (ROOT / "params").rglob("*.yaml"):
+        target = params / source.relative_to(ROOT / "params")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text())
+    assert batch.run_batch("smoke", ["mnist"], ["st"], 1, data_dir, tmp_path / "results", params,
+                           tmp_path / "nb", progress=False, audit=True) == 0
+    assert batch.stale_runs("smoke", data_dir, tmp_path / "results", params) == []
+    assert audit.unaudited("smoke", tmp_path / "results", params) == []
+    with monkeypatch.context() as m:
+        m.setitem(C.NUMERICS, "evaluate", C.NUMERICS["evaluate"] + 1)
+        assert len(batch.stale_runs("smoke", data_dir, tmp_path / "results", params)) == 1
+    with monkeypatch.context() as m:
+        m.setitem(C.NUMERICS, "faithfulness", C.NUMERICS["faithfulness"] + 1)
+        assert [line.rsplit(": ", 1)[1] for line in audit.unaudited("smoke", tmp_path / "results", params)] == \
+            ["faithfulness"]
+    run_file = params / "mnist" / "st.yaml"
+    run_file.write_text(run_file.read_text() + "pgd_step_factor: 2.0\n")
+    assert len(batch.stale_runs("smoke", data_dir, tmp_path / "results", params)) == 1
