@@ -249,7 +249,11 @@ def run_batch(
           f"{len(todo)} to execute with {jobs} job(s)", flush=True)
     threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
     start, failures = time.perf_counter(), []
-    with futures.ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # spawned, not forked, workers: with --audit a worker runs torch itself, and a child forked from a process
+    # whose OpenMP thread pool is running (the CLI after planning, a test session) can crash or hang in it
+    import multiprocessing
+
+    with futures.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(execute, j, notebook_parameters(j, data_dir, results_dir, params_dir), threads,
                                device, audit): j for j in todo}
         for i, done in enumerate(futures.as_completed(pending), start=1):
