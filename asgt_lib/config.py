@@ -410,6 +410,10 @@ def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None, run:
         raise ConfigError(f"{where}: seeds {seeds!r} are not whole numbers ({exc}); write e.g. seeds: [0, 1, 2]") from None
     if not seeds:
         raise ConfigError(f"{where}: the seed list of {run or 'seeds'} is empty; give at least one seed")
+    unknown = sorted(set(per_run) - {p.stem for p in run_files(dataset, params_dir)})
+    if unknown:
+        raise ConfigError(f"{where}: run_seeds names {', '.join(unknown)}, which is no run file of "
+                          f"{params_dir / dataset}: write a run file's name without .yaml")
     return seeds
 
 

@@ -23,10 +23,10 @@ from . import compute
 from .attacks import fgsm, pgd
 from .config import RunConfig
 from .data import augment
-from .storage import atomic_path
 from .methods import MethodParams, get_method
 from .models import eval_mode, predict
 from .saliency import SaliencyConvention
+from .storage import atomic_path
 
 
 def method_params(cfg: RunConfig) -> MethodParams:

@@ -158,6 +158,9 @@ def test_reference_plan_has_every_run_file_with_its_seeds_and_fits_its_budget(da
 def test_run_seeds_must_be_a_mapping_of_seed_lists(tmp_path):
     params = tmp_path / "params"
     params.mkdir()
+    (params / "mnist").mkdir()
+    for name in ("st", "pgd-at"):
+        (params / "mnist" / f"{name}.yaml").write_text(f"method: {name}\n")
     (params / "presets.yaml").write_text("tiny:\n  mnist:\n    seeds: [0, 1]\n    run_seeds: {pgd-at: [3]}\n")
     assert C.preset_seeds("tiny", "mnist", params, run="pgd-at") == [3]
     assert C.preset_seeds("tiny", "mnist", params, run="st") == [0, 1]
@@ -166,6 +169,9 @@ def test_run_seeds_must_be_a_mapping_of_seed_lists(tmp_path):
         C.preset_seeds("tiny", "mnist", params, run="st")
     (params / "presets.yaml").write_text("tiny:\n  mnist:\n    run_seeds: {st: []}\n")
     with pytest.raises(C.ConfigError, match="the seed list of st is empty"):
+        C.preset_seeds("tiny", "mnist", params, run="st")
+    (params / "presets.yaml").write_text("tiny:\n  mnist:\n    run_seeds: {pgd_at: [0]}\n")
+    with pytest.raises(C.ConfigError, match="run_seeds names pgd_at, which is no run file"):
         C.preset_seeds("tiny", "mnist", params, run="st")
 
 
