@@ -13,6 +13,12 @@ Kinds of claim:
 * ``highest``: one method is the most robust of a figure's methods on every attack, robustness being the mean
   accuracy over the ε > 0 of the grid. Judged under every preset.
 
+Under the presets of INTERVAL_PRESETS (``reference``), gains and rankings are judged with 95% intervals instead of
+point values: a gain is reproduced only when its whole interval clears the bound, a method is highest on an attack
+only when its robustness exceeds every rival's by an interval above 0. The interval is over seeds (paired by
+seed, Student's t) when there are at least two, and over test images (binomial) when there is one, and the
+verdict's reason says which and how many seeds stand behind it.
+
 A claim whose runs, attack or ε are absent from the table is ``not evaluated`` (the reason says which).
 The paper writes gains as "%"; they are differences of accuracies in percent, so percentage points here.
 """
@@ -34,6 +40,8 @@ VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE, NOT_EVALUATED)
 PAPER_PRESET = "paper"
 #: Default tolerance, in percentage points, for absolute values and approximate gains.
 TOLERANCE = 5.0
+#: Presets whose gains and rankings are judged by 95% intervals (module docstring).
+INTERVAL_PRESETS = ("reference",)
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 _EPS_TOL = 1e-9
@@ -196,9 +204,59 @@ def _data_label(curves: pd.DataFrame, dataset: str) -> str:
     return " + ".join(SOURCE_LABELS.get(s, s) for s in sources) or DATASET_NAMES.get(dataset, dataset)
 
 
+# --------------------------------------------------------------------------- intervals
+@dataclass(frozen=True)
+class Interval:
+    """A difference in percentage points with its 95% interval, and what the interval covers."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+    kind: str     # "seeds" (paired over seeds, Student's t) or "test images" (one seed, binomial)
+
+    def text(self) -> str:
+        return f"{self.mean:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
+
+    def basis(self) -> str:
+        return (f"95% interval over {self.seeds} seeds, paired" if self.kind == "seeds" else
+                "95% interval over test images (1 seed: the seed-to-seed spread is unknown)")
+
+
+def paired_interval(a: pd.DataFrame, b: pd.DataFrame) -> Interval:
+    """The 95% interval of mean(a − b) in points, ``a`` and ``b`` holding ``seed``, ``acc`` (%) and ``n`` (test
+    images): Student's t over the seeds both have when there are two or more, else the binomial standard error
+    of the two accuracies on their test images."""
+    from scipy import stats
+
+    joined = a.merge(b, on="seed", suffixes=("_a", "_b"))
+    diff = joined["acc_a"] - joined["acc_b"]
+    n = len(diff)
+    if n >= 2:
+        half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / math.sqrt(n))
+        kind = "seeds"
+    else:
+        pa, pb = joined["acc_a"].iloc[0] / 100, joined["acc_b"].iloc[0] / 100
+        se = 100 * math.sqrt(pa * (1 - pa) / joined["n_a"].iloc[0] + pb * (1 - pb) / joined["n_b"].iloc[0])
+        half, kind = float(stats.norm.ppf(0.975) * se), "test images"
+    mean = float(diff.mean())
+    return Interval(mean, mean - half, mean + half, n, kind)
+
+
+def _per_seed(table: pd.DataFrame, dataset: str, name: str, attack: str, eps: float | None) -> pd.DataFrame:
+    """Accuracy (%) per seed of run ``name`` under ``attack``: at ``eps``, or averaged over the ε > 0 of the grid
+    (robustness) when ``eps`` is None; with the number of test images ``n``."""
+    rows = table[(table.dataset == dataset) & (table.name == name) & (table.attack == attack)]
+    rows = rows[(rows.eps - eps).abs() < _EPS_TOL] if eps is not None else rows[rows.eps > _EPS_TOL]
+    rows = rows.assign(acc=100 * rows["accuracy"].astype(float))
+    return rows.groupby("seed").agg(acc=("acc", "mean"), n=("n", "min")).reset_index()
+
+
 # --------------------------------------------------------------------------- verdicts
-def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TOLERANCE) -> dict[str, Any]:
-    """One claim against the mean curves (:func:`mean_curves`) of one preset."""
+def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TOLERANCE,
+          table: pd.DataFrame | None = None) -> dict[str, Any]:
+    """One claim against the mean curves (:func:`mean_curves`) of one preset; under INTERVAL_PRESETS gains and
+    rankings are judged by intervals from the per-seed ``table``."""
     row: dict[str, Any] = {"key": claim.key, "where": claim.where, "claim": claim.statement, "kind": claim.kind,
                            "dataset": claim.dataset, "data": _data_label(curves, claim.dataset), "preset": preset,
                            "paper": claim.paper_text, "paper_value": claim.value, "measured": "–",
@@ -222,6 +280,20 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
                        reason=f"|{measured:.2f} − {claim.value:.2f}| {'≤' if ok else '>'} {tolerance:g} points")
         return row
 
+    intervals = preset in INTERVAL_PRESETS
+    if intervals and table is None:
+        raise ValueError(f"preset {preset!r} judges by intervals over seeds: pass the per-seed table")
+    if claim.kind == "gain" and intervals:
+        gain = paired_interval(*(_per_seed(table, claim.dataset, name, claim.attacks[0], claim.eps)
+                                 for name in (claim.method, claim.baseline)))
+        threshold = claim.value if claim.bound == "more-than" else claim.value - tolerance
+        ok = gain.low > threshold if claim.bound == "more-than" else gain.low >= threshold
+        bound = f"{claim.value:+g}" if claim.bound == "more-than" else f"{claim.value:+g} − {tolerance:g}"
+        rule = (f"{gain.basis()}: its low end {gain.low:+.2f} {'clears' if ok else 'does not clear'} {bound}")
+        row.update(measured=f"{gain.text()} points", measured_value=gain.mean, seeds=gain.seeds,
+                   verdict=REPRODUCED if ok else NOT_REPRODUCED, reason=rule)
+        return row
+
     if claim.kind == "gain":
         a = _point(curves, claim.dataset, claim.method, claim.attacks[0], claim.eps)
         b = _point(curves, claim.dataset, claim.baseline, claim.attacks[0], claim.eps)
@@ -234,6 +306,25 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
             ok = gain >= threshold
             rule = f"{gain:+.2f} {'≥' if ok else '<'} {claim.value:+g} − {tolerance:g}"
         row.update(verdict=REPRODUCED if ok else NOT_REPRODUCED, reason=rule)
+        return row
+
+    if intervals:  # highest, by intervals: ahead of every rival on every attack, each lead's interval above 0
+        top, notes, seeds = [], [], 0
+        for attack in claim.attacks:
+            own = _per_seed(table, claim.dataset, claim.method, attack, None)
+            leads = {rival: paired_interval(own, _per_seed(table, claim.dataset, rival, attack, None))
+                     for rival in claim.rivals}
+            seeds = max(seeds, max(lead.seeds for lead in leads.values()))
+            closest = min(leads, key=lambda r: leads[r].low)
+            if leads[closest].low > 0:
+                top.append(attack)
+            notes.append(f"{ATTACK_NAMES[attack]}: lead over {closest} {leads[closest].text()}")
+        basis = next(iter(leads.values())).basis()
+        row.update(measured=f"highest on {len(top)}/{len(claim.attacks)} attacks"
+                            + (f" ({', '.join(ATTACK_NAMES[a] for a in top)})" if top else ""),
+                   measured_value=float(len(top)), paper_value=float(len(claim.attacks)), seeds=seeds,
+                   verdict=REPRODUCED if len(top) == len(claim.attacks) else NOT_REPRODUCED,
+                   reason=f"{basis}; the smallest lead per attack: " + "; ".join(notes))
         return row
 
     # highest: robustness = mean accuracy over ε > 0, per attack
@@ -256,7 +347,7 @@ def evaluate(table: pd.DataFrame, preset: str | None = None, claims: Sequence[Cl
     """Every claim judged against ``table`` (:func:`asgt_lib.experiment.collect` of one preset)."""
     preset = _single_preset(table, preset)
     curves = mean_curves(table)
-    return pd.DataFrame([judge(c, curves, preset, tolerance) for c in claims])
+    return pd.DataFrame([judge(c, curves, preset, tolerance, table) for c in claims])
 
 
 def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:

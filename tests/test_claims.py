@@ -260,3 +260,43 @@ def test_banner_warns_unless_paper():
     assert "not the paper's protocol" in book.preset_banner("smoke")
     assert "{warning}" in book.preset_banner("quick")
     assert "{warning}" not in book.preset_banner("paper")
+
+
+# --------------------------------------------------------------------------- intervals (reference)
+def test_reference_gain_counts_only_when_its_interval_over_seeds_clears_the_bound():
+    steady = make_table(preset="reference", seeds=(0, 1, 2), per_seed={
+        ("st", 0): 0.10, ("st", 1): 0.12, ("st", 2): 0.11,
+        ("sgt-k0.3", 0): 0.27, ("sgt-k0.3", 1): 0.29, ("sgt-k0.3", 2): 0.28})          # +17 every seed
+    row = verdict(GAIN, steady)
+    assert row.verdict == REPRODUCED and row.seeds == 3 and row.measured_value == pytest.approx(17.0)
+    assert "95% interval over 3 seeds" in row.reason and "[+17.00, +17.00]" in row.measured
+    noisy = make_table(preset="reference", seeds=(0, 1, 2), per_seed={
+        ("st", 0): 0.10, ("st", 1): 0.10, ("st", 2): 0.10,
+        ("sgt-k0.3", 0): 0.05, ("sgt-k0.3", 1): 0.27, ("sgt-k0.3", 2): 0.49})          # mean +17, spread 22
+    row = verdict(GAIN, noisy)
+    assert row.measured_value == pytest.approx(17.0) and row.verdict == NOT_REPRODUCED
+    assert "does not clear" in row.reason
+    assert verdict(GAIN, noisy.assign(preset="quick")).verdict == REPRODUCED  # point rule elsewhere
+
+
+def test_reference_gain_on_one_seed_uses_the_test_images():
+    table = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, preset="reference", n=100)
+    row = verdict(GAIN, table)  # +16 ± 1.96·sqrt(.09/100 + .1924/100) = ±10.4: low end +5.6 < 15
+    assert row.verdict == NOT_REPRODUCED and row.seeds == 1 and "over test images" in row.reason
+    big = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, preset="reference", n=100000)
+    assert verdict(GAIN, big).verdict == REPRODUCED
+
+
+def test_reference_highest_needs_a_lead_whose_interval_is_above_zero_on_every_attack():
+    per_seed = {("st", s): 0.20 + 0.01 * s for s in range(3)} | {("sgt-k0.3", s): 0.30 + 0.01 * s for s in range(3)}
+    clear = make_table(preset="reference", seeds=(0, 1, 2), per_seed=per_seed)
+    assert verdict(BEST, clear).verdict == REPRODUCED
+    tied = dict(per_seed) | {("sgt-k0.3", 0): 0.10, ("sgt-k0.3", 1): 0.31, ("sgt-k0.3", 2): 0.50}
+    row = verdict(BEST, make_table(preset="reference", seeds=(0, 1, 2), per_seed=tied))
+    assert row.verdict == NOT_REPRODUCED and "lead over st" in row.reason
+
+
+def test_interval_judgement_needs_the_per_seed_table():
+    curves = claims.mean_curves(make_table(preset="reference"))
+    with pytest.raises(ValueError, match="per-seed table"):
+        claims.judge(GAIN, curves, "reference")
