@@ -350,6 +350,29 @@ def evaluate(table: pd.DataFrame, preset: str | None = None, claims: Sequence[Cl
     return pd.DataFrame([judge(c, curves, preset, tolerance, table) for c in claims])
 
 
+def findings(verdicts: pd.DataFrame) -> dict[str, str]:
+    """The answers the book's index opens with, in plain text, from :func:`evaluate`'s verdicts:
+    ``sgt`` (do SGT's claimed gains over ST hold?) and ``asgt`` (is ASGT the most robust, and do its headline
+    gains hold?). Each names the preset, the verdicts and the measured values behind them."""
+    rows = {r.key: r for r in verdicts.itertuples()}
+    preset = verdicts["preset"].iloc[0] if not verdicts.empty else "?"
+
+    def listed(keys: Sequence[str]) -> str:
+        return "; ".join(f"{rows[k].claim}: measured {rows[k].measured}, {rows[k].verdict}" for k in keys)
+
+    def tally(keys: Sequence[str], what: str) -> str:
+        judged = [k for k in keys if rows[k].verdict in (REPRODUCED, NOT_REPRODUCED)]
+        held = sum(rows[k].verdict == REPRODUCED for k in judged)
+        missing = len(keys) - len(judged)
+        return (f"Under the preset {preset}, {held} of the {len(judged)} {what} that could be judged hold"
+                + (f" ({missing} more could not be judged)" if missing else "") + f": {listed(keys)}.")
+
+    sgt = [c.key for c in CLAIMS if c.kind == "gain" and c.method.startswith("sgt") and c.key in rows]
+    asgt = [c.key for c in CLAIMS if c.method.startswith("asgt") and c.kind != "absolute" and c.key in rows]
+    return {"sgt": tally(sgt, "claimed gains of SGT over ST"),
+            "asgt": tally(asgt, "claims that ASGT is the most robust")}
+
+
 def verdict_counts(verdicts: pd.DataFrame) -> dict[str, int]:
     counts = verdicts["verdict"].value_counts()
     return {v: int(counts.get(v, 0)) for v in VERDICTS}

@@ -300,3 +300,13 @@ def test_interval_judgement_needs_the_per_seed_table():
     curves = claims.mean_curves(make_table(preset="reference"))
     with pytest.raises(ValueError, match="per-seed table"):
         claims.judge(GAIN, curves, "reference")
+
+
+def test_findings_tally_the_verdicts_they_summarise():
+    table = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, names=("st", "sgt-k0.3", "sgt-k0.5"))
+    found = claims.findings(claims.evaluate(table))
+    assert found["sgt"].startswith("Under the preset smoke, 1 of the 2 claimed gains of SGT over ST that could be "
+                                   "judged hold (1 more could not be judged): ")
+    assert "MNIST, PGD ε=0.25: SGT (k=0.3) gains 20 points over ST: measured +16.00 points, reproduced" in found["sgt"]
+    assert "MI-FGSM ε=0.25: SGT (k=0.3) gains 30 points over ST: measured +0.00 points, not reproduced" in found["sgt"]
+    assert "0 of the 0 claims that ASGT is the most robust that could be judged hold (4 more" in found["asgt"]
