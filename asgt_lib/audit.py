@@ -375,7 +375,8 @@ def attack_titles(settings: AuditSettings) -> dict[str, str]:
     """Attack rows of the sanity checks at ε_std, weakest first, with their axis labels."""
     n = settings.sanity.names
     titles = {"clean": "clean", "fgsm": "FGSM", "transfer": "transfer from ST", n["pgd"]: "PGD-10 (the run's)",
-              n["pgd1"]: "PGD-100", n["pgdR"]: "PGD-100×5", n["cw"]: "PGD-CW-100", "apgd-ce": "APGD-CE",
+              n["pgd1"]: "PGD-100", n["pgdR"]: "PGD-100×5", n["cw"]: "PGD-CW-100",
+              "autoattack:apgd-ce": "APGD-CE",
               "autoattack": "AutoAttack", "pgd+square": "PGD+Square", "worst-case": "worst case"}
     return titles
 

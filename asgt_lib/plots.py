@@ -76,26 +76,30 @@ def _order(names) -> list[str]:
 
 def attack_accuracies(attacks: pd.DataFrame, runs: pd.DataFrame, dataset: str, attack_names: dict[str, str],
                       title: str = "") -> plt.Figure:
-    """Robust accuracy (%) of each model (one line each) under each attack of the sanity checks, one panel per
-    budget ε (column ``budget``), attacks in the order of ``attack_names`` (row name -> axis label): a line that
-    drops at one attack shows which attack the model's robustness depended on."""
+    """Robust accuracy (%) of each model (one marker colour each) under each attack of the sanity checks, one
+    panel per budget ε (column ``budget``), attacks in the order of ``attack_names`` (row name -> axis label),
+    weakest first. The attacks are categories, so the points are not joined: a model whose marker drops at one
+    attack shows which attack its robustness depended on. Attacks no model was run with are left out."""
     a = attacks[attacks.run.isin(runs.loc[runs.dataset == dataset, "key"])]
     a = a[(((a.eps - a.budget).abs() < 1e-12) | (a.attack == "clean")) & a.attack.isin(attack_names)]
     a = a.drop_duplicates(["run", "budget", "attack"]).copy()
-    a["attack"] = pd.Categorical(a.attack.map(attack_names), categories=list(attack_names.values()), ordered=True)
+    present = [title for key, title in attack_names.items() if key in set(a.attack)]
+    a["attack"] = pd.Categorical(a.attack.map(attack_names), categories=present, ordered=True)
     a["accuracy (%)"] = 100 * a["accuracy"]
     order = _order(a["name"])
     budgets = sorted(set(a.budget))
-    fig, axes = plt.subplots(len(budgets), 1, figsize=(9.5, 3.4 * len(budgets)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(len(budgets), 1, figsize=(11, 3.6 * len(budgets)), squeeze=False, sharex=True)
     for ax, budget in zip(axes[:, 0], budgets):
         sns.pointplot(data=a[a.budget == budget].sort_values("attack"), x="attack", y="accuracy (%)", hue="name",
-                      hue_order=order, errorbar=None, markers="o", linestyles="-", dodge=0.3, ax=ax,
+                      hue_order=order, errorbar=None, markers="o", linestyle="none", dodge=0.5, ax=ax,
                       legend=ax is axes[0, 0])
         ax.set_title(f"ε = {budget:.4g}", fontsize=10)
         ax.set_xlabel("")
         ax.set_ylim(-2, 102)
-        ax.grid(alpha=0.3)
-        ax.tick_params(axis="x", labelrotation=20)
+        ax.grid(alpha=0.3, axis="y")
+        for edge in range(len(present) - 1):  # one band per attack
+            ax.axvline(edge + 0.5, color="0.85", linewidth=0.8)
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
     sns.move_legend(axes[0, 0], "upper left", bbox_to_anchor=(1.02, 1), title="model")
     if title:
         fig.suptitle(title)

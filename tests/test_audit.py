@@ -208,3 +208,25 @@ def test_field_comparison_needs_an_interval_that_excludes_zero():
     assert field.compare(s, "a", "b", "autoattack")["word"] == "level"
     assert field.compare(s[s.seed == 0], "a", "b", "autoattack")["word"] == "one seed"
     assert field.compare(s, "a", "c", "autoattack")["word"] == "missing"
+
+
+def test_attack_plot_draws_categories_as_unjoined_points_with_no_empty_column():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from asgt_lib import plots
+    from asgt_lib.audit import AuditSettings, attack_titles
+
+    titles = attack_titles(AuditSettings())
+    rows = [{"run": f"mnist/{name}/seed0", "name": name, "attack": attack, "eps": 0.0 if attack == "clean" else 0.3,
+             "budget": 0.3, "accuracy": acc}
+            for name, acc in (("st", 0.1), ("asgt-k0.3", 0.4))
+            for attack in ("clean", "fgsm", "autoattack:apgd-ce", "autoattack")]
+    runs = pd.DataFrame({"key": ["mnist/st/seed0", "mnist/asgt-k0.3/seed0"], "dataset": "mnist"})
+    fig = plots.attack_accuracies(pd.DataFrame(rows), runs, "mnist", titles)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "FGSM", "APGD-CE", "AutoAttack"]
+    drawn = [line for line in ax.lines if len(line.get_xdata()) > 1 and line.get_marker() not in ("", "None")]
+    assert drawn and all(line.get_linestyle() == "None" for line in drawn)  # points, never joined
