@@ -226,12 +226,16 @@ def transfer_sources(configs: dict[Path, RunConfig]) -> dict[Path, Path | None]:
     return {d: st.get((c.dataset, c.preset, c.seed)) for d, c in configs.items()}
 
 
+def _sanity_per_budget(settings: AuditSettings, dataset: str) -> dict[float, SanitySettings]:
+    """The sanity settings of each budget the audit checks ``dataset`` at (:meth:`AuditSettings.budgets`)."""
+    return {budget: dataclasses.replace(settings.sanity, standard_eps=budget) for budget in settings.budgets(dataset)}
+
+
 def _reports(d: Path, dataset: str, st: Path | None, data_dir: Path | None, settings: AuditSettings,
              device: str | None, force: bool) -> tuple[list[SanityResult], FaithfulnessResult]:
     """The sanity reports (one per budget) and the faithfulness report of one run (computed or cached)."""
-    sanity = [sanity_report(d, st, data_dir, settings.n_per_class,
-                            dataclasses.replace(settings.sanity, standard_eps=budget), device, force)
-              for budget in settings.budgets(dataset)]
+    sanity = [sanity_report(d, st, data_dir, settings.n_per_class, per_budget, device, force)
+              for per_budget in _sanity_per_budget(settings, dataset).values()]
     return sanity, faithfulness_report(d, data_dir, settings.n_per_class, settings.faithfulness, device, force)
 
 
@@ -244,9 +248,9 @@ def unaudited(preset: str, results_dir: Path | None = None, params_dir: Path | N
     sources = transfer_sources(configs)
     missing = []
     for d, cfg in configs.items():
-        wanted = {f"sanity at eps={budget:g}": derived_dir(d, "sanity", sanity_key(
-            d, sources[d], settings.n_per_class, dataclasses.replace(settings.sanity, standard_eps=budget)))
-            for budget in settings.budgets(cfg.dataset)}
+        wanted = {f"sanity at eps={budget:g}": derived_dir(d, "sanity", sanity_key(d, sources[d], settings.n_per_class,
+                                                                                 per_budget))
+                  for budget, per_budget in _sanity_per_budget(settings, cfg.dataset).items()}
         wanted["faithfulness"] = derived_dir(d, "faithfulness",
                                              faithfulness_key(d, settings.n_per_class, settings.faithfulness))
         missing += [f"{d}: {name}" for name, path in wanted.items() if not is_finished(path, warn=False)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
@@ -111,9 +111,9 @@ class TrainingState:
         if not self.path.is_file():
             return []
         try:
-            tensors = load_file(str(self.path))
-            with safe_open(str(self.path), "pt") as f:
+            with safe_open(str(self.path), "pt") as f:  # one read: tensors and metadata
                 header = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}
         except (SafetensorError, OSError, ValueError, KeyError) as exc:
             warnings.warn(f"{self.path}: unreadable training state ({exc}); training from epoch 1", RuntimeWarning,
                           stacklevel=3)
