@@ -73,7 +73,7 @@ NUMERICS = {
 }
 #: Parameters added after results were first keyed, left out of the key while they have the value that computes
 #: what the code computed before they existed, so that adding a parameter never invalidates a result.
-NEUTRAL_VALUES = {"lr_schedule": "constant", "augment": "none"}
+NEUTRAL_VALUES = {"lr_schedule": "constant", "augment": "none", "eps_warmup": 0.0}
 
 
 class ConfigError(ValueError):
@@ -132,6 +132,7 @@ class RunConfig:
     eps_train: float = 0.3
     train_attack: str = "fgsm"
     train_attack_steps: int = 10
+    eps_warmup: float = 0.0   # fraction of the training steps over which the training ε rises from 0 (train.training_eps)
     # catastrophic-overfitting signal (Wong et al. 2020): FGSM and PGD accuracy at eps_train on monitor_n fixed
     # training images (one batch) after every epoch (0: off)
     monitor_n: int = 128
@@ -303,6 +304,12 @@ def _validate(c: RunConfig) -> None:
     _check(0.0 < c.k < 1.0, f"k={c.k} is outside (0, 1): k is the fraction of input features masked, e.g. 0.3", "k")
     _check(c.lam >= 0.0, f"lam={c.lam} is negative: λ weighs the KL term and must be >= 0 (the paper uses 1)", "lam")
     _check(c.eps_train >= 0.0, f"eps_train={c.eps_train} is negative: an L∞ budget must be >= 0", "eps_train")
+    _check(0.0 <= c.eps_warmup < 1.0, f"eps_warmup={c.eps_warmup} is outside [0, 1): it is the fraction of the "
+           f"training steps over which ε_train rises from 0, e.g. 0.25 (0: the full ε from the first step)",
+           "eps_warmup")
+    _check(c.eps_warmup == 0.0 or c.method in ADVERSARIAL_METHODS,
+           f"eps_warmup={c.eps_warmup} is set, but method {c.method} crafts no adversarial examples: remove it",
+           "eps_warmup", "method")
     _check(all(e >= 0.0 for e in c.eval_eps), f"eval_eps={list(c.eval_eps)} has a negative ε: budgets must be >= 0",
            "eval_eps")
     _check(list(c.eval_eps) == sorted(set(c.eval_eps)), f"eval_eps={list(c.eval_eps)} must be strictly increasing",

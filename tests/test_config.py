@@ -91,6 +91,9 @@ def test_a_parameter_at_its_neutral_value_leaves_the_key_as_it_was_before_the_pa
     for key, value in (("lr_schedule", "cyclic"), ("augment", "crop-flip")):
         other = C.resolve("params/mnist/st.yaml", preset="smoke", overrides={key: value})
         assert other.train_hash("mnist") != now[1]
+    adversarial = C.resolve("params/mnist/at-fgsm.yaml", preset="smoke")
+    warm = C.resolve("params/mnist/at-fgsm.yaml", preset="smoke", overrides={"eps_warmup": 0.25})
+    assert warm.train_hash("mnist") != adversarial.train_hash("mnist")
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -103,6 +106,8 @@ def test_a_parameter_at_its_neutral_value_leaves_the_key_as_it_was_before_the_pa
                            "fgsm-rs, pgd-at, asgt-rs"),
     ({"method": "pgd-at"}, "method pgd-at trains against pgd, but train_attack is 'fgsm': set train_attack: pgd"),
     ({"width": 1e9}, "width=1e\\+09 is larger than 8, the most this project allocates"),
+    ({"method": "at-fgsm", "eps_warmup": 1.0}, r"eps_warmup=1.0 is outside \[0, 1\)"),
+    ({"method": "st", "eps_warmup": 0.2}, "eps_warmup=0.2 is set, but method st crafts no adversarial examples: remove it"),
     ({"eval_batch_size": 10 ** 7}, "eval_batch_size=1e\\+07 is larger than 65536"),
     ({"eval_eps": [0.1, float("nan")]}, "key 'eval_eps' has value .*not a finite number"),
     ({"eps_train": "inf"}, "key 'eps_train' has value 'inf'.*not a finite number"),

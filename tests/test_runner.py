@@ -221,13 +221,15 @@ def test_module_entry_point_runs(tmp_path):
 # --------------------------------------------------------------------------- resuming after a kill
 @pytest.mark.parametrize("dataset, method", [("cifar10", "asgt"), ("mnist", "sgt")])
 def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, data_dir, monkeypatch, dataset, method):
-    """Killed after epoch 2 of 3 (several batches per epoch, batch norm on CIFAR-10, the cyclic schedule and
-    augmentation drawing random numbers), the run resumes from epoch 2 and ends bit for bit where an
-    uninterrupted run ends."""
+    """Killed after epoch 2 of 3 (several batches per epoch, batch norm on CIFAR-10, the cyclic schedule, an ε
+    warm-up that ends in epoch 3, and augmentation drawing random numbers), the run resumes from epoch 2 and ends
+    bit for bit where an uninterrupted run ends."""
     from asgt_lib import train as T
     from safetensors.torch import load_file
 
-    cfg = smoke(method, dataset, epochs=3, batch_size=16, lr_schedule="cyclic", augment="crop-flip", lr=0.05)
+    warmup = {"eps_warmup": 0.8} if method == "asgt" else {}
+    cfg = smoke(method, dataset, epochs=3, batch_size=16, lr_schedule="cyclic", augment="crop-flip", lr=0.05,
+                **warmup)
     whole = experiment.run(cfg, data_dir, tmp_path / "whole", progress=False)
     save, saved = T.TrainingState.save, []
 
@@ -255,6 +257,34 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, data_di
     pd.testing.assert_frame_equal(resumed.robustness, whole.robustness)
     train_info = json.loads((ckpt[1].parent / "config.json").read_text())["train_info"]
     assert train_info["resumed_after_epoch"] == 2
+
+
+def test_eps_warmup_ramps_the_training_budget_linearly_then_holds_it():
+    from asgt_lib.train import training_eps
+
+    cfg = smoke("pgd-at", train_attack="pgd", eps_warmup=0.25)
+    eps = [training_eps(cfg, step, 100) for step in range(100)]
+    assert eps[0] == pytest.approx(0.3 / 25) and eps[24] == pytest.approx(0.3) and set(eps[24:]) == {0.3}
+    assert all(a < b for a, b in zip(eps[:25], eps[1:25]))
+    assert {training_eps(smoke("at-fgsm"), step, 100) for step in range(100)} == {0.3}
+
+
+def test_the_training_loop_attacks_with_the_warmed_up_budget(mnist_sample, monkeypatch):
+    """The loss sees ε_train/n, 2ε_train/n, ... in the first n = eps_warmup x steps, then ε_train."""
+    from asgt_lib import train as T
+
+    x, y = mnist_sample[0].x, mnist_sample[0].y
+    seen, method = [], T.get_method("at-fgsm")
+
+    def recording(model, xb, yb, p, g=None):
+        seen.append(p.eps)
+        return method(model, xb, yb, p, g)
+
+    monkeypatch.setattr(T, "get_method", lambda name: recording)
+    cfg = smoke("at-fgsm", epochs=2, batch_size=len(y) // 4, eps_warmup=0.5, monitor_n=0)
+    T.train(build_model("mnist", "alexnet", cfg.width), x[: 4 * cfg.batch_size], y[: 4 * cfg.batch_size], cfg,
+            progress=False)
+    assert seen == pytest.approx([0.3 / 4, 0.3 / 2, 0.3 * 3 / 4, 0.3, 0.3, 0.3, 0.3, 0.3])
 
 
 def test_training_state_of_another_run_is_not_resumed(tmp_path, data_dir):
