@@ -132,7 +132,7 @@ class RunConfig:
     eps_train: float = 0.3
     train_attack: str = "fgsm"
     train_attack_steps: int = 10
-    eps_warmup: float = 0.0   # fraction of the training steps over which the training ε rises from 0 (train.training_eps)
+    eps_warmup: float = 0.0   # fraction of the steps over which the training ε rises from 0 (train.training_eps)
     # catastrophic-overfitting signal (Wong et al. 2020): FGSM and PGD accuracy at eps_train on monitor_n fixed
     # training images (one batch) after every epoch (0: off)
     monitor_n: int = 128

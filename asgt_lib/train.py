@@ -8,10 +8,10 @@ stays high while PGD accuracy collapses; the audit flags that gap (``params/audi
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 import json
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -190,10 +190,11 @@ def train(
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
             xb = augment(xb, cfg.augment, generators["augment"])
+            step, total_steps = epoch * n_batches + b, cfg.epochs * n_batches
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, epoch * n_batches + b, cfg.epochs * n_batches)
+                group["lr"] = learning_rate(cfg, step, total_steps)
             if cfg.eps_warmup:
-                params = replace(params, eps=training_eps(cfg, epoch * n_batches + b, cfg.epochs * n_batches))
+                params = replace(params, eps=training_eps(cfg, step, total_steps))
             with compute.autocast(cfg.precision, device):
                 loss, terms = loss_fn(model, xb, yb, params, noise)
             optimizer.zero_grad(set_to_none=True)
