@@ -181,6 +181,7 @@ def train(
         print(f"{cfg.label}: resuming after epoch {len(history)} of {cfg.epochs} ({state.path})", flush=True)
     model.train()
     n_batches = (len(y) + cfg.batch_size - 1) // cfg.batch_size
+    total_steps = cfg.epochs * n_batches
     for epoch in range(len(history), cfg.epochs):
         start, sums = time.perf_counter(), {}
         order = torch.randperm(len(y), generator=shuffle).to(x.device)
@@ -190,7 +191,7 @@ def train(
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
             xb = augment(xb, cfg.augment, generators["augment"])
-            step, total_steps = epoch * n_batches + b, cfg.epochs * n_batches
+            step = epoch * n_batches + b
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps)
             if cfg.eps_warmup:
