@@ -1,5 +1,5 @@
 # The grid as a Snakemake workflow, for clusters and many GPUs: same runs, same notebooks, same cache as
-# `asgt batch` (the grid comes from asgt_lib.batch.plan and each job runs asgt_lib.batch.execute).
+# `asgt batch` (the grid comes from asgt_lib.pipeline.batch.plan and each job runs asgt_lib.pipeline.batch.execute).
 #
 #   snakemake -j 4 --config preset=quick                                  # locally, 4 runs at a time
 #   snakemake -j 100 --executor slurm --default-resources slurm_partition=gpu gpu=1 --config preset=paper
@@ -10,9 +10,9 @@
 import os
 import re
 
-from asgt_lib import batch
-from asgt_lib.data import default_data_dir
-from asgt_lib.experiment import default_results_dir
+from asgt_lib.core.data import default_data_dir
+from asgt_lib.pipeline import batch
+from asgt_lib.pipeline.experiment import default_results_dir
 
 PRESET = config.get("preset", "quick")
 RESULTS = config.get("results_dir") or str(default_results_dir())
@@ -50,7 +50,7 @@ rule run_notebook:
 
 
 rule audit:
-    """Robustness sanity checks and saliency faithfulness of every run (asgt_lib.audit; cached per run): what
+    """Robustness sanity checks and saliency faithfulness of every run (asgt_lib.pipeline.audit; cached per run): what
     the pages "Is the robustness real?" and "Are the maps better?" show. Writes the verdict table."""
     input:
         list(JOBS),
@@ -58,7 +58,7 @@ rule audit:
         AUDIT,
     threads: 2
     run:
-        from asgt_lib.audit import audit
+        from asgt_lib.pipeline.audit import audit
 
         result = audit(RESULTS, PRESET, DATA, DEVICE, PARAMS, _split("datasets"), progress=True)
         result.verdicts().to_csv(output[0], index=False)

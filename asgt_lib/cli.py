@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import config as C
-from .data import DataNotFoundError, default_data_dir
+from .core import config as C
+from .core.data import DataNotFoundError, default_data_dir
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -110,7 +110,7 @@ def _configs(args: argparse.Namespace) -> list[C.RunConfig]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiment import run  # heavy imports only once the arguments are valid
+    from .pipeline.experiment import run  # heavy imports only once the arguments are valid
 
     configs = _configs(args)
     for cfg in configs:
@@ -133,7 +133,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import run_batch
+    from .pipeline.batch import run_batch
 
     return run_batch(
         preset=args.preset, datasets=args.dataset, only=args.only, jobs=args.jobs,
@@ -145,7 +145,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .audit import audit
+    from .pipeline.audit import audit
 
     try:
         result = audit(args.results_dir, args.preset, args.data_dir, args.device, args.params_dir, args.dataset,
@@ -164,7 +164,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from .book import build
+    from .report.book import build
 
     return build(name=args.preset, results=args.results_dir, notebooks=args.notebooks_dir, output=args.output,
                  batch=not args.no_batch, jobs=args.jobs, data_dir=args.data_dir, params_dir=args.params_dir,

@@ -26,12 +26,12 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 
-from asgt_lib import compute
-from asgt_lib import config as C
-from asgt_lib.evaluate import attack_fn, robustness_curve
-from asgt_lib.methods import get_method
-from asgt_lib.models import INPUT_SHAPE, build_model
-from asgt_lib.train import make_generator, method_params
+from asgt_lib.core import compute
+from asgt_lib.core import config as C
+from asgt_lib.core.evaluate import attack_fn, robustness_curve
+from asgt_lib.core.methods import get_method
+from asgt_lib.core.models import INPUT_SHAPE, build_model
+from asgt_lib.core.train import make_generator, method_params
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--sweep-images", type=int, default=200)
     parser.add_argument("--device", default=None, help="auto | cpu | cuda (default: auto)")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
-                        help="memory format (default: asgt_lib.compute.CHANNELS_LAST, the one runs use)")
+                        help="memory format (default: asgt_lib.core.compute.CHANNELS_LAST, the one runs use)")
     args = parser.parse_args()
 
     device = compute.resolve_device(args.device)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from asgt_lib import config as C
-from asgt_lib.data import data_source, default_data_dir, load_split
-from asgt_lib.evaluate import attack_fn, robustness_curve
-from asgt_lib.experiment import default_results_dir, resolve_device, trained_model
+from asgt_lib.core import config as C
+from asgt_lib.core.data import data_source, default_data_dir, load_split
+from asgt_lib.core.evaluate import attack_fn, robustness_curve
+from asgt_lib.pipeline.experiment import default_results_dir, resolve_device, trained_model
 
 
 def main() -> None:

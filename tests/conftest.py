@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from asgt_lib.data import load_split
-from asgt_lib.models import build_model
+from asgt_lib.core.data import load_split
+from asgt_lib.core.models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def smoke_batch(tmp_path_factory, data_dir) -> Path:
     """The whole smoke grid, executed once through papermill (2 jobs, 1 thread each): results/ and notebooks/."""
-    from asgt_lib.batch import run_batch
+    from asgt_lib.pipeline.batch import run_batch
 
     root = tmp_path_factory.mktemp("smoke-batch")
     code = run_batch(preset="smoke", jobs=2, data_dir=data_dir, results_dir=root / "results",

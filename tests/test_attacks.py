@@ -4,8 +4,8 @@ import pytest
 import torch
 import torchattacks
 
-from asgt_lib.attacks import fgsm, get_attack, mifgsm, pgd
-from asgt_lib.evaluate import predict
+from asgt_lib.core.attacks import fgsm, get_attack, mifgsm, pgd
+from asgt_lib.core.evaluate import predict
 
 
 def _accuracy(model, x, y):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from asgt_lib import batch, config as C, experiment, storage
+from asgt_lib.core import config as C, storage
+from asgt_lib.pipeline import batch, experiment
 
 #: Runs of the smoke grid: one per run file (one seed).
 GRID = len(C.run_files())
@@ -187,7 +188,7 @@ def test_estimates_rank_runs_by_their_cost():
 
 
 def test_book_refuses_hours_of_work_without_compute(tmp_path, monkeypatch, capsys):
-    from asgt_lib import book
+    from asgt_lib.report import book
 
     monkeypatch.setattr(batch, "pending_work", lambda *a, **k: (30, 2, 9 * 3600.0))
     started = []
@@ -200,7 +201,7 @@ def test_book_refuses_hours_of_work_without_compute(tmp_path, monkeypatch, capsy
 
 
 def test_parallel_kernels_get_sockets_of_their_own():
-    from asgt_lib.kernels import LocalKernelManager
+    from asgt_lib.pipeline.kernels import LocalKernelManager
 
     a, b = LocalKernelManager(kernel_name="python3"), LocalKernelManager(kernel_name="python3")
     assert a.transport == b.transport == "ipc" and a.ip != b.ip

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asgt_lib import book
+from asgt_lib.report import book
 from asgt_lib.cli import build_parser
 
 ROOT = book.ROOT
@@ -44,7 +44,7 @@ def test_pages_stored_outputs_match_a_fresh_smoke_batch(smoke_batch):
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
            "--nbval-sanitize-with", str(ROOT / "book" / "nbval-sanitize.cfg"), *map(str, pages)]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, f"nbval failed (re-execute the pages: see asgt_lib.book.execute_pages):\n" \
+    assert out.returncode == 0, f"nbval failed (re-execute the pages: see asgt_lib.report.book.execute_pages):\n" \
                                 f"{out.stdout[-6000:]}\n{out.stderr[-2000:]}"
     assert re.search(r"\d+ passed", out.stdout) and "failed" not in out.stdout.splitlines()[-1]
 
@@ -134,7 +134,7 @@ def _refs(page: Path) -> _Refs:
 
 def test_every_toc_page_is_rendered_with_its_figures_and_nothing_remote(built_book, smoke_batch):
     runs = sorted((smoke_batch / "notebooks" / PRESET).glob("*.ipynb"))
-    from asgt_lib import config
+    from asgt_lib.core import config
 
     assert len(runs) == len(config.run_files())
     docs = _toc_docs(ROOT, runs)
@@ -169,7 +169,7 @@ def test_figure_pages_show_the_glued_figures_and_the_preset(built_book):
 
 
 def test_claims_page_shows_every_claim_with_a_verdict(built_book):
-    from asgt_lib import claims
+    from asgt_lib.pipeline import claims
 
     text = re.sub(r"<[^>]+>", " ", (built_book / "book" / "claims.html").read_text())
     for c in claims.CLAIMS:
@@ -178,7 +178,7 @@ def test_claims_page_shows_every_claim_with_a_verdict(built_book):
 
 
 def test_audit_pages_say_how_they_measure_and_show_every_model(built_book, smoke_batch):
-    from asgt_lib import experiment
+    from asgt_lib.pipeline import experiment
 
     names = {r.config["name"] for r in experiment.finished_runs(smoke_batch / "results", PRESET)}
     rob = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (built_book / "book" / "robustness.html").read_text()))
@@ -281,7 +281,7 @@ def test_asgt_book_parses_and_fails_without_runs(tmp_path, capsys):
 def test_build_returns_jupyter_books_failure(monkeypatch, tmp_path):
     (tmp_path / "nb" / PRESET).mkdir(parents=True)
     source = book.stage_sources(tmp_path / "src")
-    monkeypatch.setattr("asgt_lib.audit.audit", lambda *a, **k: None)  # no runs to audit here
+    monkeypatch.setattr("asgt_lib.pipeline.audit.audit", lambda *a, **k: None)  # no runs to audit here
     monkeypatch.setattr(book, "jupyter_book_command",
                         lambda *a, **k: [sys.executable, "-c", "raise SystemExit(3)"])
     assert book.build(PRESET, results=tmp_path, notebooks=tmp_path / "nb", source=source, batch=False) == 3

@@ -1,4 +1,4 @@
-"""The paper's claims and the verdict logic (asgt_lib.claims), on hand-made tables whose answer is known."""
+"""The paper's claims and the verdict logic (asgt_lib.pipeline.claims), on hand-made tables whose answer is known."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from asgt_lib import book, claims
-from asgt_lib import config as C
-from asgt_lib.claims import NOT_COMPARABLE, NOT_EVALUATED, NOT_REPRODUCED, REPRODUCED, Claim
+from asgt_lib.pipeline import claims
+from asgt_lib.report import book
+from asgt_lib.core import config as C
+from asgt_lib.pipeline.claims import NOT_COMPARABLE, NOT_EVALUATED, NOT_REPRODUCED, REPRODUCED, Claim
 
 ATTACKS = ("fgsm", "pgd", "mifgsm")
 

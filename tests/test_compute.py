@@ -1,13 +1,14 @@
-"""Training precision, its fallback, and the machine description (asgt_lib.compute)."""
+"""Training precision, its fallback, and the machine description (asgt_lib.core.compute)."""
 
 import warnings
 
 import pytest
 import torch
 
-from asgt_lib import compute, config as C, experiment
-from asgt_lib.models import build_model
-from asgt_lib.train import train
+from asgt_lib.core import compute, config as C
+from asgt_lib.pipeline import experiment
+from asgt_lib.core.models import build_model
+from asgt_lib.core.train import train
 
 CPU = torch.device("cpu")
 

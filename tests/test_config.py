@@ -2,7 +2,7 @@
 
 import pytest
 
-from asgt_lib import config as C
+from asgt_lib.core import config as C
 
 
 def test_paper_preset_holds_table_1():
@@ -64,7 +64,7 @@ def test_hashes_follow_numbers_not_labels():
 
 def test_keys_follow_the_numerics_version_of_each_part_not_the_library_version(monkeypatch):
     import asgt_lib
-    from asgt_lib.experiment import derived_key
+    from asgt_lib.pipeline.experiment import derived_key
 
     cfg = C.resolve("params/mnist/asgt.yaml", preset="smoke")
     run, weights = cfg.run_hash("mnist"), cfg.train_hash("mnist")

@@ -6,9 +6,10 @@ import pytest
 import torch
 import torchattacks
 
-from asgt_lib import config as C, experiment
-from asgt_lib.attacks import fgsm, pgd
-from asgt_lib.models import build_model
+from asgt_lib.core import config as C
+from asgt_lib.pipeline import experiment
+from asgt_lib.core.attacks import fgsm, pgd
+from asgt_lib.core.models import build_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="no CUDA device on this machine: the GPU path is tested where one exists")

@@ -8,8 +8,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from asgt_lib import data
-from asgt_lib.models import AlexNet28, CifarResNet18, Normalize, build_model, eval_mode, is_mode_invariant
+from asgt_lib.core import data
+from asgt_lib.core.models import AlexNet28, CifarResNet18, Normalize, build_model, eval_mode, is_mode_invariant
 
 
 def test_mnist_is_read_through_torchvision_in_unit_range(data_dir):
@@ -104,7 +104,7 @@ def test_mode_invariance_and_eval_mode_context():
 
 
 def test_crop_flip_augmentation_crops_and_flips_each_image_independently():
-    from asgt_lib.data import augment
+    from asgt_lib.core.data import augment
 
     x = torch.rand(64, 3, 8, 8) + 1.0  # no pixel is 0, so zero padding shows where a crop left the image
     g = torch.Generator().manual_seed(0)

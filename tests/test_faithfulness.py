@@ -10,8 +10,9 @@ import torch
 from scipy import stats
 from torch import nn
 
-from asgt_lib import config as C, experiment, faithfulness as F
-from asgt_lib.saliency import mask_pixels
+from asgt_lib.core import config as C
+from asgt_lib.pipeline import experiment, faithfulness as F
+from asgt_lib.core.saliency import mask_pixels
 
 FAST = F.FaithfulnessSettings(ks=(0.0, 0.1, 0.3), n_steps=4, n_bootstrap=200)
 

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from asgt_lib.methods import METHODS, MethodParams, get_method, kl_term
-from asgt_lib.models import build_model
-from asgt_lib.saliency import mask_lowest
+from asgt_lib.core.methods import METHODS, MethodParams, get_method, kl_term
+from asgt_lib.core.models import build_model
+from asgt_lib.core.saliency import mask_lowest
 from tests.test_saliency import reference_saliency
 
 

@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from asgt_lib import cli, config as C, experiment, storage
-from asgt_lib.evaluate import attack_fn, robustness_curve
-from asgt_lib.models import build_model
-from asgt_lib.train import train
+from asgt_lib import cli
+from asgt_lib.core import config as C, storage
+from asgt_lib.pipeline import experiment
+from asgt_lib.core.evaluate import attack_fn, robustness_curve
+from asgt_lib.core.models import build_model
+from asgt_lib.core.train import train
 
 
 def smoke(method="st", dataset="mnist", **overrides):
@@ -224,7 +226,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, data_di
     """Killed after epoch 2 of 3 (several batches per epoch, batch norm on CIFAR-10, the cyclic schedule, an ε
     warm-up that ends in epoch 3, and augmentation drawing random numbers), the run resumes from epoch 2 and ends
     bit for bit where an uninterrupted run ends."""
-    from asgt_lib import train as T
+    from asgt_lib.core import train as T
     from safetensors.torch import load_file
 
     warmup = {"eps_warmup": 0.8} if method == "asgt" else {}
@@ -260,7 +262,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, data_di
 
 
 def test_eps_warmup_ramps_the_training_budget_linearly_then_holds_it():
-    from asgt_lib.train import training_eps
+    from asgt_lib.core.train import training_eps
 
     cfg = smoke("pgd-at", train_attack="pgd", eps_warmup=0.25)
     eps = [training_eps(cfg, step, 100) for step in range(100)]
@@ -271,7 +273,7 @@ def test_eps_warmup_ramps_the_training_budget_linearly_then_holds_it():
 
 def test_the_training_loop_attacks_with_the_warmed_up_budget(mnist_sample, monkeypatch):
     """The loss sees ε_train/n, 2ε_train/n, ... in the first n = eps_warmup x steps, then ε_train."""
-    from asgt_lib import train as T
+    from asgt_lib.core import train as T
 
     x, y = mnist_sample[0].x, mnist_sample[0].y
     seen, method = [], T.get_method("at-fgsm")
@@ -288,7 +290,7 @@ def test_the_training_loop_attacks_with_the_warmed_up_budget(mnist_sample, monke
 
 
 def test_training_state_of_another_run_is_not_resumed(tmp_path, data_dir):
-    from asgt_lib.train import TrainingState
+    from asgt_lib.core.train import TrainingState
 
     cfg = smoke("st", epochs=2)
     ckpt = experiment.checkpoint_dir_for(cfg, "mnist", tmp_path)
@@ -302,7 +304,7 @@ def test_training_state_of_another_run_is_not_resumed(tmp_path, data_dir):
 
 
 def test_cyclic_learning_rate_rises_to_lr_then_falls_to_zero():
-    from asgt_lib.train import learning_rate
+    from asgt_lib.core.train import learning_rate
 
     cfg = smoke("st", lr=0.1, lr_schedule="cyclic")
     rates = [learning_rate(cfg, step, 100) for step in range(100)]

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from asgt_lib.models import build_model
-from asgt_lib.saliency import (
+from asgt_lib.core.models import build_model
+from asgt_lib.core.saliency import (
     SaliencyConvention, lowest_saliency_indices, mask_lowest, mask_pixels, num_masked, saliency,
 )
 
@@ -186,7 +186,7 @@ def test_unknown_convention_is_refused(kwargs):
 
 def test_mask_overlap_is_one_for_the_same_convention_and_random_level_for_unrelated_maps(trained_alexnet,
                                                                                          tiny_batch):
-    from asgt_lib.saliency import convention_variants, mask_overlap
+    from asgt_lib.core.saliency import convention_variants, mask_overlap
 
     x, y = tiny_batch
     base = SaliencyConvention()

@@ -7,8 +7,8 @@ changes any of these for a committed run without recomputing it, the book would 
 
 from pathlib import Path
 
-from asgt_lib import audit, batch, experiment
-from asgt_lib import config as C
+from asgt_lib.pipeline import audit, batch, experiment
+from asgt_lib.core import config as C
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "results"

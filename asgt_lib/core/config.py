@@ -93,10 +93,14 @@ SIZE_LIMITS = {"width": 8.0, "batch_size": 16384, "eval_batch_size": 65536, "n_s
                "monitor_n": 10000}
 
 
+#: The checkout this package runs from: its ``params/``, ``notebooks/``, ``book/`` and ``results/``.
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def default_params_dir() -> Path:
     """``$ASGT_PARAMS_DIR``, else the ``params/`` folder of this checkout."""
     env = os.environ.get("ASGT_PARAMS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "params"
+    return Path(env) if env else ROOT / "params"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The audit of a preset's finished runs: are the robust accuracies real, and are the saliency maps faithful?
 
 For every finished run of a preset, :func:`audit` computes (or reads from the cache beside the run) the
-robustness sanity checks of :mod:`asgt_lib.sanity` (the transfer attack crafted on the ST run of the same
-dataset and seed) and the faithfulness metrics of :mod:`asgt_lib.faithfulness`, with the budgets that
+robustness sanity checks of :mod:`asgt_lib.pipeline.sanity` (the transfer attack crafted on the ST run of the same
+dataset and seed) and the faithfulness metrics of :mod:`asgt_lib.pipeline.faithfulness`, with the budgets that
 ``params/audit.yaml`` sets for the preset. ``asgt audit`` prints the result, ``asgt book`` runs it before the
 build, and the pages "Is the robustness real?" and "Are the maps better?" show it; all three call this module,
 so they show the same numbers.
@@ -19,11 +19,12 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import CLAIMS, DATASET_NAMES
-from .config import ADVERSARIAL_METHODS, DATASETS, ConfigError, RunConfig, _one_of, _scalar, default_params_dir, load_yaml, settings_from
+from ..core.config import (ADVERSARIAL_METHODS, DATASETS, ConfigError, RunConfig, _one_of, _scalar,
+                           default_params_dir, load_yaml, settings_from)
 from .experiment import default_results_dir, derived_dir, overfitting_history, run_config, run_dirs
 from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_key, faithfulness_report
 from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_key, sanity_report
-from .storage import is_finished
+from ..core.storage import is_finished
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,9 @@ class Audit:
 
 
 def claims_weakened(dataset: str, name: str) -> list[str]:
-    """Keys of the paper's claims about the robustness of run ``name`` on ``dataset`` (see :mod:`asgt_lib.claims`):
-    those a failed sanity check of that run weakens (an overstated robust accuracy inflates exactly these)."""
+    """Keys of the paper's claims about the robustness of run ``name`` on ``dataset`` (see
+    :mod:`asgt_lib.pipeline.claims`): those a failed sanity check of that run weakens (an overstated robust
+    accuracy inflates exactly these)."""
     return [c.key for c in CLAIMS if c.dataset == dataset and c.method == name]
 
 

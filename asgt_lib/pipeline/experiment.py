@@ -34,15 +34,17 @@ import torch
 import torchvision
 from safetensors.torch import load_file, save_file
 
-from . import __version__, compute
-from .compute import resolve_device
-from .config import FIELD_NAMES, MASKING_METHODS, RunConfig, digest, numerics
-from .data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
-from .evaluate import attack_fn, robustness_curve, saliency_examples
-from .models import build_model, predict
-from .storage import CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir, verify_dir, write_json
-from .saliency import convention_variants, mask_overlap
-from .train import TrainingState, saliency_convention, train
+from .. import __version__
+from ..core import compute
+from ..core.compute import resolve_device
+from ..core.config import FIELD_NAMES, MASKING_METHODS, RunConfig, digest, numerics
+from ..core.data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
+from ..core.evaluate import attack_fn, robustness_curve, saliency_examples
+from ..core.models import build_model, predict
+from ..core.storage import (CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir,
+                            verify_dir, write_json)
+from ..core.saliency import convention_variants, mask_overlap
+from ..core.train import TrainingState, saliency_convention, train
 
 RESULT_COLUMNS = ["dataset", "data_source", "model", "method", "name", "k", "lam", "seed", "preset",
                   "attack", "eps", "accuracy", "n"]

@@ -164,7 +164,7 @@ def train(
 
     Shuffling, augmentation and the random mask fill draw from generators seeded with ``cfg.seed``, so a run is
     reproducible bit for bit on the CPU. The training step runs under the autocast of ``cfg.precision``
-    (:func:`asgt_lib.experiment.effective_config` has already replaced an unsupported bf16 by fp32), the
+    (:func:`asgt_lib.pipeline.experiment.effective_config` has already replaced an unsupported bf16 by fp32), the
     backward pass and the optimizer in float32. With ``state``, the run is saved after every epoch and resumed
     from the last saved epoch (:class:`TrainingState`).
     """

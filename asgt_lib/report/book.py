@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core.config import ROOT
+
 if TYPE_CHECKING:
     import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PRESET = "smoke"
 #: Where the book's sources keep the run notebooks (relative to the source root), one folder per preset.
 RUNS_SUBDIR = Path("book") / "runs"
@@ -149,10 +150,10 @@ def build(
     audit_jobs: int | None = None,
     compute: bool = False,
 ) -> int:
-    """Run the batch of ``name`` (cached runs are skipped) and the audit of its runs (:mod:`asgt_lib.audit`,
+    """Run the batch of ``name`` (cached runs are skipped) and the audit of its runs (:mod:`asgt_lib.pipeline.audit`,
     cached), then build the book to ``<output>/_build/html``.
 
-    Work estimated at over an hour (:func:`asgt_lib.batch.pending_work`) starts only with ``compute``; over ten
+    Work estimated at over an hour (:func:`asgt_lib.pipeline.batch.pending_work`) starts only with ``compute``; over ten
     minutes it is announced. ``output`` defaults to ``source``, so ``_build/html`` of the checkout. Returns 0 on success, the batch's
     or jupyter-book's non-zero exit status otherwise.
     """
@@ -160,12 +161,12 @@ def build(
     results = Path(results) if results is not None else results_dir()
     notebooks = Path(notebooks) if notebooks is not None else notebooks_dir()
     if batch:
-        from .batch import ANNOUNCE_SECONDS, LONG_SECONDS, pending_work, run_batch
+        from ..pipeline.batch import ANNOUNCE_SECONDS, LONG_SECONDS, pending_work, run_batch
 
         runs, audits, seconds = pending_work(name, jobs, data_dir, results, params_dir)
         if seconds > ANNOUNCE_SECONDS:
             print(f"asgt book [{name}]: {runs} run(s) of the grid to compute and {audits} finished run(s) to "
-                  f"audit: about {seconds / 3600:.1f} h with {jobs} job(s) (a rough estimate, asgt_lib.batch)",
+                  f"audit: about {seconds / 3600:.1f} h with {jobs} job(s) (a rough estimate, asgt_lib.pipeline.batch)",
                   file=sys.stderr, flush=True)
         if seconds > LONG_SECONDS and not compute:
             print(f"asgt book [{name}]: not started without --compute (make book COMPUTE=1). Or build from the "
@@ -179,7 +180,7 @@ def build(
             print(f"asgt book: the batch of preset {name} failed; the book was not built", file=sys.stderr)
             return status
     try:
-        from .audit import DEFAULT_JOBS, audit
+        from ..pipeline.audit import DEFAULT_JOBS, audit
 
         # the sanity and faithfulness pages read these caches; computing them here shows progress
         print(f"asgt book [{name}] 2/4: the audit of every run (asgt audit)", flush=True)
@@ -229,7 +230,7 @@ def _short(v: float) -> str:
 
 def params_summary(config: dict) -> str:
     """One line with the resolved parameters that tell runs apart (model, size, optimisation, method)."""
-    from .config import ADVERSARIAL_METHODS, MASKING_METHODS
+    from ..core.config import ADVERSARIAL_METHODS, MASKING_METHODS
 
     parts = [f"{config['model']} ×{_short(config['width'])}", f"{config['epochs']} ep", f"bs {config['batch_size']}",
              f"lr {_short(config['lr'])}"]
@@ -247,7 +248,7 @@ def provenance_table(runs, name: str) -> "pd.DataFrame":
     """One row per run: what it is, its parameters, data source, and where and with what it was computed."""
     import pandas as pd
 
-    from .batch import notebook_name
+    from ..pipeline.batch import notebook_name
 
     rows = []
     for r in sorted(runs, key=lambda r: (r.config["dataset"], r.config["method"], r.config["k"], r.config["seed"])):
@@ -286,7 +287,7 @@ def compute_text(runs) -> str:
 
 
 def _label(config: dict) -> str:
-    from .config import default_name
+    from ..core.config import default_name
 
     return default_name(config["method"], config["k"])
 
@@ -333,7 +334,7 @@ def require(table, name: str, datasets: tuple[str, ...] = ("mnist", "cifar10")) 
 
 def data_label(table, dataset: str) -> str:
     """The data source label(s) of ``dataset``'s runs, e.g. "CIFAR-10 (JPEG q75 copy)"."""
-    from .data import SOURCE_LABELS
+    from ..core.data import SOURCE_LABELS
 
     sources = sorted(set(table.loc[table["dataset"] == dataset, "data_source"]))
     return " + ".join(SOURCE_LABELS.get(s, s) for s in sources)
@@ -350,12 +351,12 @@ def execute_pages(results: Path, name: str = DEFAULT_PRESET, notebooks: Path | N
     """Execute the pages in place against ``results`` so their stored outputs are what nbval compares with.
 
     Run it on the results of a fresh ``smoke`` batch after a change that alters what a page shows, e.g.
-    ``python -c "from asgt_lib.book import execute_pages; execute_pages('/tmp/rs')"``.
+    ``python -c "from asgt_lib.report.book import execute_pages; execute_pages('/tmp/rs')"``.
     """
     import nbclient
     import nbformat
 
-    from .kernels import LocalKernelManager
+    from ..pipeline.kernels import LocalKernelManager
 
     env = build_env(name, Path(results), Path(notebooks) if notebooks else notebooks_dir())
     done = []

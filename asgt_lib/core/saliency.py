@@ -69,7 +69,8 @@ def input_scale(model: nn.Module, convention: SaliencyConvention) -> torch.Tenso
         return None
     norm = next((m for m in model.modules() if isinstance(m, Normalize)), None)
     if norm is None:
-        raise ValueError("saliency_space 'normalized' needs a model whose first layer is asgt_lib.models.Normalize")
+        raise ValueError("saliency_space 'normalized' needs a model whose first layer is "
+                         "asgt_lib.core.models.Normalize")
     return norm.std
 
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import config as C
-from .compute import physical_cores
-from .data import data_source, default_data_dir
+from ..core import config as C
+from ..core.compute import physical_cores
+from ..core.config import ROOT
+from ..core.data import data_source, default_data_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
 
 
@@ -47,7 +47,7 @@ class Job:
         return f"{self.config.dataset}/{self.config.label}/seed{self.config.seed}"
 
     def done(self) -> bool:
-        from .storage import is_finished
+        from ..core.storage import is_finished
 
         return self.notebook.is_file() and is_finished(self.run_dir)
 
@@ -113,7 +113,7 @@ def notebook_parameters(job: Job, data_dir: Path, results_dir: Path, params_dir:
 def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | None,
             audit: bool = False) -> tuple[str, float, str | None]:
     """Run one notebook with papermill; the output appears atomically. With ``audit``, then audit the run while
-    its checkpoint is at hand (:func:`asgt_lib.audit.audit_run`). Returns (title, seconds, error)."""
+    its checkpoint is at hand (:func:`asgt_lib.pipeline.audit.audit_run`). Returns (title, seconds, error)."""
     import papermill
 
     from .kernels import LocalKernelManager

@@ -4,8 +4,8 @@ Per model, mean over test samples with 95% intervals:
 
 * **SGT's own test** (Ismail et al. 2021): remove the top-k most salient pixels (k = 0…50% of the pixels) and
   measure accuracy; a more faithful map makes accuracy fall faster (lower area under accuracy-vs-k). Pixels are
-  ranked by |saliency| (channel-averaged |∂ logit_y / ∂x|, :func:`asgt_lib.saliency.saliency` with
-  ``absolute=True``) and picked with :func:`~asgt_lib.saliency.lowest_saliency_indices` on −|saliency|, so the
+  ranked by |saliency| (channel-averaged |∂ logit_y / ∂x|, :func:`asgt_lib.core.saliency.saliency` with
+  ``absolute=True``) and picked with :func:`~asgt_lib.core.saliency.lowest_saliency_indices` on −|saliency|, so the
   removed set is M_k's construction turned upside down; they are replaced with the training fill (as M_k does)
   and, separately, with the ROAD fill below. A random ranking gives the reference curve.
 * **Deletion and insertion** (Petsiuk et al. 2018): remove (deletion) or reveal (insertion) pixels most-important
@@ -23,7 +23,7 @@ Per model, mean over test samples with 95% intervals:
 
 **Why the headline fill is not the training fill.** SGT, SGA and ASGT train the model with a KL term that makes
 its output *invariant* to replacing its lowest-saliency pixels by the training fill (uniform noise in the
-image's range, :func:`asgt_lib.saliency.mask_pixels`). Deletion with that very fill measures partly how well the
+image's range, :func:`asgt_lib.core.saliency.mask_pixels`). Deletion with that very fill measures partly how well the
 model learnt this invariance, not how faithful its saliency is: it favours the saliency-trained models by
 construction, and removed pixels of that fill are out of distribution for every other model. The headline
 deletion and insertion numbers therefore use ROAD's noisy linear imputation (Rong et al. 2022), which none of the
@@ -53,11 +53,11 @@ import torch
 from scipy import stats
 from torch import nn
 
-from .data import load_split
+from ..core.data import load_split
 from .experiment import derived_dir, load_trained_model, run_config
-from .models import eval_mode
-from .saliency import FILLS, SaliencyConvention, lowest_saliency_indices, mask_pixels, saliency
-from .storage import is_finished, staging_dir, write_json
+from ..core.models import eval_mode
+from ..core.saliency import FILLS, SaliencyConvention, lowest_saliency_indices, mask_pixels, saliency
+from ..core.storage import is_finished, staging_dir, write_json
 
 #: Fills: the library's M_k fills, and ROAD's noisy linear imputation.
 ALL_FILLS = FILLS + ("road",)
@@ -267,7 +267,7 @@ def fill_pixels(
     noise: float = 0.01, neighbours: int = 8,
 ) -> torch.Tensor:
     """``x`` with the pixels ``indices`` (B, n) of every channel replaced: ``uniform``/``mean`` as M_k
-    (:func:`asgt_lib.saliency.mask_pixels`), ``road`` by :func:`noisy_linear_impute`."""
+    (:func:`asgt_lib.core.saliency.mask_pixels`), ``road`` by :func:`noisy_linear_impute`."""
     if fill not in ALL_FILLS:
         raise ValueError(f"fill '{fill}' is unknown; allowed values: {', '.join(ALL_FILLS)}")
     if indices.shape[1] == 0:
@@ -474,7 +474,7 @@ def faithfulness_report(
 ) -> FaithfulnessResult:
     """The faithfulness metrics of a finished run, computed once and cached beside the run directory.
 
-    The cache directory (:func:`asgt_lib.experiment.derived_dir`, kind ``faithfulness``) holds ``summary.csv``,
+    The cache directory (:func:`asgt_lib.pipeline.experiment.derived_dir`, kind ``faithfulness``) holds ``summary.csv``,
     ``curves.csv`` and ``meta.json``; it is keyed by the run's hash, ``n_per_class`` and ``settings`` and written
     atomically, so a second call only reads it. The training fill is the run's ``mask_fill``.
     """

@@ -19,7 +19,7 @@
 =============  ======================================================================================
 
 Every objective takes its training attack from ``MethodParams.attack`` (``train_attack``: ``fgsm``, ``fgsm-rs``,
-``pgd``); :data:`asgt_lib.config.METHOD_ATTACKS` fixes it for the methods defined by their attack.
+``pgd``); :data:`asgt_lib.core.config.METHOD_ATTACKS` fixes it for the methods defined by their attack.
 
 KL[f(A) ‖ f(B)] is written in the paper's notation and computed as the SGT code does,
 ``KLDivLoss(reduction='batchmean')(log_softmax f(A), softmax f(B))``, which in maths notation is

@@ -9,11 +9,11 @@ and AutoAttack (Croce & Hein 2020) gives the reference number at the standard bu
 What runs, all at the standard budget ε_std (MNIST 0.3, CIFAR-10 8/255) unless said, on the clean-correct points
 (a misclassified point counts as not robust); row names with the default settings:
 
-* ``fgsm``: one signed step of ε (:func:`asgt_lib.attacks.fgsm`);
-* ``pgd-10``: the run's PGD (:func:`asgt_lib.attacks.pgd`, 10 steps of 2.5·ε/10, seeded random start, scored at
+* ``fgsm``: one signed step of ε (:func:`asgt_lib.core.attacks.fgsm`);
+* ``pgd-10``: the run's PGD (:func:`asgt_lib.core.attacks.pgd`, 10 steps of 2.5·ε/10, seeded random start, scored at
   the last iterate, exactly as the run's evaluation);
 * ``pgd-100x1`` / ``pgd-100x5``: PGD with 100 steps of 2.5·ε/100 and 1 / 5 random restarts
-  (:func:`asgt_lib.attacks.pgd_search`): a point counts as broken as soon as *any* iterate of any restart is
+  (:func:`asgt_lib.core.attacks.pgd_search`): a point counts as broken as soon as *any* iterate of any restart is
   misclassified, and restarts run only on the points still unbroken;
 * ``pgd-cw-100x1``: the same search (1 restart) on the Carlini-Wagner margin max_{j≠y} z_j − z_y instead of
   cross-entropy: the margin-loss attack beside ``pgd-100x1``;
@@ -84,11 +84,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .attacks import fgsm, pgd, pgd_search, project
-from .data import load_split
+from ..core.attacks import fgsm, pgd, pgd_search, project
+from ..core.data import load_split
 from .experiment import derived_dir, load_trained_model, run_config
-from .models import eval_mode, predict
-from .storage import is_finished, staging_dir, write_json
+from ..core.models import eval_mode, predict
+from ..core.storage import is_finished, staging_dir, write_json
 
 #: The standard L∞ budgets of the robustness literature (Madry et al. 2018; RobustBench).
 STANDARD_EPS = {"mnist": 0.3, "cifar10": 8 / 255}
@@ -490,10 +490,10 @@ def sanity_report(
 ) -> SanityResult:
     """The sanity checks of a finished run, computed once and cached beside the run directory.
 
-    The cache directory (:func:`asgt_lib.experiment.derived_dir`, kind ``sanity``) holds ``sanity.csv`` (the checks),
-    ``attacks.csv`` (accuracy per attack) and ``meta.json`` (verdict, settings, time); it is keyed by the run's
-    hash, the ST run's hash, ``n_per_class`` and ``settings``, and written atomically, so a second call only
-    reads it. The test points are ``n_per_class`` images per class of the test split (the run's subset seed).
+    The cache directory (:func:`asgt_lib.pipeline.experiment.derived_dir`, kind ``sanity``) holds
+    ``sanity.csv`` (the checks), ``attacks.csv`` (accuracy per attack) and ``meta.json`` (verdict, settings,
+    time); it is keyed by the run's hash, the ST run's hash, ``n_per_class`` and ``settings``, and written
+    atomically, so a second call only reads it. The test points are ``n_per_class`` images per class of the test split (the run's subset seed).
     """
     settings = settings or SanitySettings()
     run_dir = Path(run_dir)

@@ -198,7 +198,7 @@ def _missing(curves: pd.DataFrame, claim: Claim, names: Iterable[str]) -> str | 
 
 
 def _data_label(curves: pd.DataFrame, dataset: str) -> str:
-    from .data import SOURCE_LABELS
+    from ..core.data import SOURCE_LABELS
 
     sources = sorted(set(curves.loc[curves.dataset == dataset, "data_source"]))
     return " + ".join(SOURCE_LABELS.get(s, s) for s in sources) or DATASET_NAMES.get(dataset, dataset)
@@ -344,7 +344,7 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
 
 def evaluate(table: pd.DataFrame, preset: str | None = None, claims: Sequence[Claim] = CLAIMS,
              tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """Every claim judged against ``table`` (:func:`asgt_lib.experiment.collect` of one preset)."""
+    """Every claim judged against ``table`` (:func:`asgt_lib.pipeline.experiment.collect` of one preset)."""
     preset = _single_preset(table, preset)
     curves = mean_curves(table)
     return pd.DataFrame([judge(c, curves, preset, tolerance, table) for c in claims])
@@ -466,10 +466,10 @@ def _fmt(values: Iterable[Any]) -> str:
 def hyperparameters(runs: Sequence[Any]) -> pd.DataFrame:
     """Table 1 beside the parameters the runs actually used (read from each run's resolved parameters).
 
-    ``runs``: :class:`asgt_lib.experiment.RunResult` objects (anything with ``.config`` and ``.metrics``).
+    ``runs``: :class:`asgt_lib.pipeline.experiment.RunResult` objects (anything with ``.config`` and ``.metrics``).
     One row per (dataset, parameter): ``paper`` (None where the paper is silent), ``used``, ``matches``.
     """
-    from .config import MASKING_METHODS
+    from ..core.config import MASKING_METHODS
 
     rows = []
     for dataset in sorted({r.config["dataset"] for r in runs}):

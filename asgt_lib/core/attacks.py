@@ -111,8 +111,9 @@ def pgd_search(
     :func:`pgd` returns the last iterate, as the paper's evaluation scores it. Here a point counts as broken as
     soon as one iterate of one restart (the start included) is misclassified, restarts run only on the points
     still unbroken, and the loss may be ``ce`` (per-example cross-entropy) or ``cw`` (:func:`margin_loss`).
-    ``alive``: the points to attack (default: the ones :func:`asgt_lib.models.predict` classifies correctly). Restart r draws its start from a
-    generator seeded ``seed + r``; the steps are :func:`signed_step`, as in :func:`pgd`.
+    ``alive``: the points to attack (default: the ones :func:`asgt_lib.core.models.predict` classifies
+    correctly). Restart r draws its start from a generator seeded ``seed + r``; the steps are
+    :func:`signed_step`, as in :func:`pgd`.
     """
     if loss not in ("ce", "cw"):
         raise ValueError(f"loss '{loss}' is unknown; allowed values: ce, cw")

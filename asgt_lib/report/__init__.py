@@ -1,0 +1,1 @@
+"""The report: the figures (``plots``) and the Jupyter Book built from finished runs (``book``)."""
