@@ -10,7 +10,16 @@ STAMP   := $(VENV)/.installed
 
 .PHONY: install test book batch smoke bench clean
 
+# torch 2.14.1 is a CUDA build: with its libraries it takes about 5.6 GB in the venv.
+NEED_GB := 7
+
 $(STAMP): pyproject.toml
+	@if ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  mkdir -p $(VENV); free=$$(df -Pk $(VENV) | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  if [ "$$free" -lt $(NEED_GB) ]; then \
+	    echo "make: installing torch into $(VENV) needs about $(NEED_GB) GB of free disk, and only $$free GB is free there." >&2; \
+	    echo "      Free some space (old virtual environments or clones of this project) and run make again." >&2; \
+	    exit 1; fi; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
