@@ -14,6 +14,7 @@ from asgt_lib.core import config as C
 from asgt_lib.pipeline import audit as A
 from asgt_lib.cli import main
 from asgt_lib.pipeline.claims import CLAIMS
+from asgt_lib.report import audit_pages
 from asgt_lib.pipeline.faithfulness import FaithfulnessSettings
 from asgt_lib.pipeline.sanity import STANDARD_EPS, SanitySettings
 
@@ -112,7 +113,7 @@ def test_failed_runs_name_the_claims_they_weaken(smoke_audit):
     for row in v.to_dict("records"):
         expected = ", ".join(A.claims_weakened(row["dataset"], row["model"])) or "none stated"
         assert row["claims weakened"] == (expected if row["verdict"] == "FAIL" else "–")
-    text = A.weakened_claims_text(smoke_audit)
+    text = audit_pages.weakened_claims_text(smoke_audit)
     for row in v[v.verdict == "FAIL"].to_dict("records"):
         assert f"**{row['dataset']}/{row['model']}** fails" in text
 
@@ -120,7 +121,7 @@ def test_failed_runs_name_the_claims_they_weaken(smoke_audit):
 def test_faithfulness_tables_have_every_run_and_method(smoke_audit):
     t = smoke_audit.faithfulness_table()
     assert len(t) == GRID and t["deletion ratio ↓"].str.match(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$").all()
-    d = A.deletion_by_method(smoke_audit)
+    d = audit_pages.deletion_by_method(smoke_audit)
     assert len(d) == GRID and (d["deletion AUC"] > 0).all()
     ratio = d["deletion AUC"] / d["random-order AUC"]
     assert ((ratio - d["deletion ratio ↓"]).abs() < 0.01).all()  # ratio of means, as the page says
@@ -218,7 +219,8 @@ def test_attack_plot_draws_categories_as_unjoined_points_with_no_empty_column():
     import pandas as pd
 
     from asgt_lib.report import plots
-    from asgt_lib.pipeline.audit import AuditSettings, attack_titles
+    from asgt_lib.pipeline.audit import AuditSettings
+    from asgt_lib.report.audit_pages import attack_titles
 
     titles = attack_titles(AuditSettings())
     rows = [{"run": f"mnist/{name}/seed0", "name": name, "attack": attack, "eps": 0.0 if attack == "clean" else 0.3,

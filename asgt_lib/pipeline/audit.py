@@ -4,8 +4,8 @@ For every finished run of a preset, :func:`audit` computes (or reads from the ca
 robustness sanity checks of :mod:`asgt_lib.pipeline.sanity` (the transfer attack crafted on the ST run of the same
 dataset and seed) and the faithfulness metrics of :mod:`asgt_lib.pipeline.faithfulness`, with the budgets that
 ``params/audit.yaml`` sets for the preset. ``asgt audit`` prints the result, ``asgt book`` runs it before the
-build, and the pages "Is the robustness real?" and "Are the maps better?" show it; all three call this module,
-so they show the same numbers.
+build, and the pages "Is the robustness real?" and "Are the maps better?" show it (their wording:
+:mod:`asgt_lib.report.audit_pages`); all three call this module, so they show the same numbers.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims import CLAIMS, DATASET_NAMES
+from .claims import CLAIMS
 from ..core.config import (ADVERSARIAL_METHODS, DATASETS, ConfigError, RunConfig, _one_of, _scalar,
                            default_params_dir, load_yaml, settings_from)
 from .experiment import default_results_dir, derived_dir, overfitting_history, run_config, run_dirs
@@ -374,123 +374,3 @@ def audit(
                   f"{r['epoch']} (gap > "
                   f"{100 * settings.overfitting_gap:.0f} points)", file=sys.stderr, flush=True)
     return result
-
-
-# --------------------------------------------------------------------------- text and tables for the pages
-def attack_titles(settings: AuditSettings) -> dict[str, str]:
-    """Attack rows of the sanity checks at ε_std, weakest first, with their axis labels."""
-    n = settings.sanity.names
-    titles = {"clean": "clean", "fgsm": "FGSM", "transfer": "transfer from ST", n["pgd"]: "PGD-10 (the run's)",
-              n["pgd1"]: "PGD-100", n["pgdR"]: "PGD-100×5", n["cw"]: "PGD-CW-100",
-              "autoattack:apgd-ce": "APGD-CE",
-              "autoattack": "AutoAttack", "pgd+square": "PGD+Square", "worst-case": "worst case"}
-    return titles
-
-
-def failure_details(result: Audit, dataset: str) -> str:
-    """Markdown bullets: every failed check of ``dataset``'s runs, with the numbers behind it."""
-    c = result.checks[(result.checks.dataset == dataset) & ~result.checks.passed]
-    if c.empty:
-        return "Every check passes for every model of this dataset, at every budget."
-    return "\n".join(f"- **{r.name}** at ε={r.budget:.3g}, `{r.check}`: {r.detail}." for r in c.itertuples())
-
-
-def weakened_claims_text(result: Audit) -> str:
-    """Markdown bullets: for each run that fails a check, the paper's claims about it (or that none is made)."""
-    from .claims import CLAIMS, DATASET_NAMES
-
-    by_key = {c.key: c for c in CLAIMS}
-    lines = []
-    for dataset in sorted(set(result.runs.dataset), key=list(DATASET_NAMES).index):
-        v = result.verdicts(dataset)
-        for row in v[v.verdict == "FAIL"].to_dict("records"):
-            keys = claims_weakened(dataset, row["model"])
-            claims = "; ".join(f"{by_key[k].statement} ({by_key[k].where}, `{k}`)" for k in keys) or \
-                "the paper states no number for this model"
-            lines.append(f"- **{dataset}/{row['model']}** fails {row['failed checks']} at ε={row['ε']:g}: "
-                         f"{claims}.")
-    return "\n".join(lines) or "No model fails a check, so no claim is weakened by the evaluation."
-
-
-def reference_comparison(result: Audit) -> pd.DataFrame:
-    """The published AutoAttack figures beside the best AutoAttack and worst-case accuracy measured here."""
-    from .sanity import reference_table
-
-    ref = reference_table()
-    rows = []
-    for r in ref.itertuples():
-        v = result.verdicts(r.dataset)
-        v = v[(v["ε"] - r.eps).abs() < 1e-4]
-        best = v.sort_values("AutoAttack (%)", ascending=False).iloc[0] if len(v) else None
-        rows.append({"dataset": r.dataset, "ε": round(r.eps, 4), "published model": r.model,
-                     "published AutoAttack": r.accuracy_text, "source": r.source,
-                     "best model here": best["model"] if best is not None else "–",
-                     "its AutoAttack (%)": best["AutoAttack (%)"] if best is not None else float("nan"),
-                     "its worst case (%)": best["worst case (%)"] if best is not None else float("nan")})
-    return pd.DataFrame(rows).set_index("dataset")
-
-
-def faithfulness_summary(result: Audit, dataset: str) -> str:
-    """One sentence: the most faithful map by deletion ratio, and how ASGT and SGT compare with ST."""
-    fill = result.settings.faithfulness.headline_fill
-    s = result.faithfulness
-    d = s[(s.dataset == dataset) & (s.metric == "deletion_ratio") & (s.fill == fill)]
-    if d.empty:
-        return "no faithfulness numbers."
-    per = d.groupby("name")[["value", "ci_low", "ci_high"]].mean().sort_values("value")
-    best = per.index[0]
-    text = f"the most faithful maps by deletion ratio ({fill} fill) are those of {best} ({per.value.iloc[0]:.3f})"
-    if "st" in per.index:
-        st = per.loc["st"]
-        parts = []
-        for name in per.index:
-            if name == "st" or not name.startswith(("asgt", "sgt")):
-                continue
-            r = per.loc[name]
-            if r.ci_high < st.ci_low:
-                word = "more faithful than ST's (intervals apart)"
-            elif r.ci_low > st.ci_high:
-                word = "less faithful than ST's (intervals apart)"
-            else:
-                word = "not distinguishable from ST's (intervals overlap)"
-            parts.append(f"{name} {r.value:.3f}: {word}")
-        text += f"; ST {st.value:.3f}" + ("; " + "; ".join(parts) if parts else "")
-    fails = result.faithfulness_table(dataset)
-    failed = fails.loc[fails["randomisation check"] == "FAIL", "model"].tolist()
-    text += ". Randomisation check: " + (f"fails for {', '.join(failed)}" if failed else "every map passes") + "."
-    return text
-
-
-def deletion_by_method(result: Audit) -> pd.DataFrame:
-    """Deletion AUC (headline fill), its random-order reference and their ratio per dataset and run name,
-    mean over seeds (the number the closing note and the page report)."""
-    fill = result.settings.faithfulness.headline_fill
-    s = result.faithfulness[result.faithfulness.fill == fill]
-    rows = []
-    for (dataset, name), g in s.groupby(["dataset", "name"], sort=False):
-        def mean(metric: str, order: str) -> float:
-            return float(g[(g.metric == metric) & (g.order == order)].value.mean())
-
-        rows.append({"dataset": dataset, "model": name, "deletion AUC": round(mean("deletion_auc", "saliency"), 4),
-                     "random-order AUC": round(mean("deletion_auc", "random"), 4),
-                     "deletion ratio ↓": round(mean("deletion_ratio", "saliency/random"), 4),
-                     "insertion ratio ↑": round(mean("insertion_ratio", "saliency/random"), 4),
-                     "seeds": int(g.run.nunique())})
-    return pd.DataFrame(rows).set_index(["dataset", "model"])
-
-
-def verdict_summary(result: Audit) -> tuple[str, int]:
-    """Markdown bullets per dataset and budget (how many models pass every check, which fail and why), and the
-    number of models that pass every check at every budget."""
-    lines, passing = [], 0
-    for dataset in sorted(set(result.runs.dataset), key=list(DATASET_NAMES).index):
-        v = result.verdicts(dataset)
-        for eps, g in v.groupby("ε", sort=False):
-            failed = g[g.verdict == "FAIL"]
-            fails = "; ".join(f"{m} ({c})" for m, c in zip(failed["model"], failed["failed checks"]))
-            lines.append(f"- **{DATASET_NAMES.get(dataset, dataset)}, ε = {eps:g}**: "
-                         f"{int((g.verdict == 'PASS').sum())} of {len(g)} models pass every check"
-                         + (f"; failed: {fails}" if fails else "") + ".")
-        per_model = v.groupby(["model", "seed"]).verdict.apply(lambda s: bool((s == "PASS").all()))
-        passing += int(per_model.sum())
-    return "\n".join(lines), passing

@@ -1,1 +1,2 @@
-"""The report: the figures (``plots``) and the Jupyter Book built from finished runs (``book``)."""
+"""The report: the figures (``plots``), the wording of the audit pages (``audit_pages``) and the Jupyter Book
+built from finished runs (``book``)."""
