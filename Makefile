@@ -1,9 +1,10 @@
 # asgt: two commands do everything on a fresh machine (see README):
-#   make book    the main job: the quick batch (cached) and the Jupyter Book in _build/html
+#   make book    the main job: the Jupyter Book in _build/html from the committed `reference` results
+#                (PRESET=quick rebuilds everything from nothing in about 30 minutes)
 #   make test    the test suite (unit tests, torchattacks comparisons, nbval, book build)
 PYTHON  ?= python3.11
 VENV    ?= .venv
-PRESET  ?= quick
+PRESET  ?= reference
 JOBS    ?= 2
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
