@@ -16,8 +16,8 @@ from .core import config as C
 from .core.data import DataNotFoundError, default_data_dir
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke | quick | reference | paper (default: quick)")
+def _common(p: argparse.ArgumentParser, preset: str = "quick") -> None:
+    p.add_argument("--preset", default=preset, help=f"smoke | quick | reference | paper (default: {preset})")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="dataset folder (default: $ASGT_DATA_DIR, else ./data, else ../shared/data)")
     p.add_argument("--results-dir", type=Path, default=None, help="default: $ASGT_RESULTS_DIR, else ./results")
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--compute", action="store_true",
                       help="allow the batch and audit to start work estimated at over an hour")
     book.add_argument("--audit-jobs", type=int, default=None, help="worker processes of the audit (default 2)")
-    _common(book)
+    _common(book, preset="reference")  # as `make book`: the book of the committed reference results
     return parser
 
 

@@ -271,6 +271,9 @@ def test_asgt_book_parses_and_fails_without_runs(tmp_path, capsys):
 
     args = build_parser().parse_args(["book", "--preset", "smoke", "--no-batch", "--output", str(tmp_path)])
     assert args.command == "book" and args.no_batch and args.preset == "smoke"
+    # without --preset, `asgt book` builds what `make book` builds: the committed reference results
+    assert build_parser().parse_args(["book"]).preset == "reference"
+    assert build_parser().parse_args(["batch"]).preset == "quick"
     code = cli.main(["book", "--preset", "smoke", "--no-batch", "--results-dir", str(tmp_path / "r"),
                      "--notebooks-dir", str(tmp_path / "nb"), "--output", str(tmp_path)])
     assert code != 0

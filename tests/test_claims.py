@@ -10,7 +10,7 @@ import pytest
 from asgt_lib.pipeline import claims
 from asgt_lib.report import book
 from asgt_lib.core import config as C
-from asgt_lib.pipeline.claims import NOT_COMPARABLE, NOT_EVALUATED, NOT_REPRODUCED, REPRODUCED, Claim
+from asgt_lib.pipeline.claims import INCONCLUSIVE, NOT_COMPARABLE, NOT_EVALUATED, NOT_REPRODUCED, REPRODUCED, Claim
 
 ATTACKS = ("fgsm", "pgd", "mifgsm")
 
@@ -274,16 +274,35 @@ def test_reference_gain_counts_only_when_its_interval_over_seeds_clears_the_boun
     noisy = make_table(preset="reference", seeds=(0, 1, 2), per_seed={
         ("st", 0): 0.10, ("st", 1): 0.10, ("st", 2): 0.10,
         ("sgt-k0.3", 0): 0.05, ("sgt-k0.3", 1): 0.27, ("sgt-k0.3", 2): 0.49})          # mean +17, spread 22
-    row = verdict(GAIN, noisy)
-    assert row.measured_value == pytest.approx(17.0) and row.verdict == NOT_REPRODUCED
-    assert "does not clear" in row.reason
+    row = verdict(GAIN, noisy)  # +17 ± 4.30·22/√3: [-37.6, +71.6] contains the bound 20 − 5
+    assert row.measured_value == pytest.approx(17.0) and row.verdict == INCONCLUSIVE
+    assert "it contains +20 − 5" in row.reason
     assert verdict(GAIN, noisy.assign(preset="quick")).verdict == REPRODUCED  # point rule elsewhere
+    short = make_table(preset="reference", seeds=(0, 1, 2), per_seed={
+        ("st", 0): 0.10, ("st", 1): 0.12, ("st", 2): 0.11,
+        ("sgt-k0.3", 0): 0.14, ("sgt-k0.3", 1): 0.19, ("sgt-k0.3", 2): 0.15})          # +4, +7, +4
+    row = verdict(GAIN, short)
+    assert row.verdict == NOT_REPRODUCED and "its high end" in row.reason and "falls short of +20 − 5" in row.reason
+
+
+def test_reference_lower_bound_is_inconclusive_while_its_interval_contains_the_bound():
+    # OVER claims a gain of more than 20: +21 [+19.6, +22.4] straddles it, +30 clears it, +10 falls short
+    per_seed = {("st", s): 0.10 for s in range(3)}
+    straddles = {("sgt-k0.3", 0): 0.30, ("sgt-k0.3", 1): 0.31, ("sgt-k0.3", 2): 0.32}
+    assert verdict(OVER, make_table(preset="reference", seeds=(0, 1, 2), per_seed=per_seed | straddles)
+                   ).verdict == INCONCLUSIVE
+    clears = {("sgt-k0.3", s): 0.40 for s in range(3)}
+    assert verdict(OVER, make_table(preset="reference", seeds=(0, 1, 2), per_seed=per_seed | clears)
+                   ).verdict == REPRODUCED
+    short = {("sgt-k0.3", s): 0.20 for s in range(3)}
+    assert verdict(OVER, make_table(preset="reference", seeds=(0, 1, 2), per_seed=per_seed | short)
+                   ).verdict == NOT_REPRODUCED
 
 
 def test_reference_gain_on_one_seed_uses_the_test_images():
     table = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, preset="reference", n=100)
-    row = verdict(GAIN, table)  # +16 ± 1.96·sqrt(.09/100 + .1924/100) = ±10.4: low end +5.6 < 15
-    assert row.verdict == NOT_REPRODUCED and row.seeds == 1 and "over test images" in row.reason
+    row = verdict(GAIN, table)  # +16 ± 1.96·sqrt(.09/100 + .1924/100) = ±10.4: [+5.6, +26.4] contains 15
+    assert row.verdict == INCONCLUSIVE and row.seeds == 1 and "over test images" in row.reason
     big = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, preset="reference", n=100000)
     assert verdict(GAIN, big).verdict == REPRODUCED
 
@@ -294,7 +313,10 @@ def test_reference_highest_needs_a_lead_whose_interval_is_above_zero_on_every_at
     assert verdict(BEST, clear).verdict == REPRODUCED
     tied = dict(per_seed) | {("sgt-k0.3", 0): 0.10, ("sgt-k0.3", 1): 0.31, ("sgt-k0.3", 2): 0.50}
     row = verdict(BEST, make_table(preset="reference", seeds=(0, 1, 2), per_seed=tied))
-    assert row.verdict == NOT_REPRODUCED and "lead over st" in row.reason
+    assert row.verdict == INCONCLUSIVE and "lead over st" in row.reason and "clearly behind" not in row.reason
+    beaten = dict(per_seed) | {("sgt-k0.3", s): 0.10 + 0.01 * s for s in range(3)}
+    row = verdict(BEST, make_table(preset="reference", seeds=(0, 1, 2), per_seed=beaten))
+    assert row.verdict == NOT_REPRODUCED and "clearly behind a rival on FGSM, PGD, MI-FGSM" in row.reason
 
 
 def test_interval_judgement_needs_the_per_seed_table():
@@ -311,3 +333,12 @@ def test_findings_tally_the_verdicts_they_summarise():
     assert "MNIST, PGD ε=0.25: SGT (k=0.3) gains 20 points over ST: measured +16.00 points, reproduced" in found["sgt"]
     assert "MI-FGSM ε=0.25: SGT (k=0.3) gains 30 points over ST: measured +0.00 points, not reproduced" in found["sgt"]
     assert "0 of the 0 claims that ASGT is the most robust that could be judged hold (4 more" in found["asgt"]
+
+
+def test_findings_count_the_inconclusive_claims_apart():
+    table = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, preset="reference", n=100,
+                       names=("st", "sgt-k0.3", "sgt-k0.5"))
+    found = claims.findings(claims.evaluate(table))
+    assert found["sgt"].startswith("Under the preset reference, 0 of the 2 claimed gains of SGT over ST that could "
+                                   "be judged hold and 1 is inconclusive (1 more could not be judged): ")
+    assert "measured +16.00 [+5.58, +26.42] points, inconclusive" in found["sgt"]

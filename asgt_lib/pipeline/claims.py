@@ -14,10 +14,13 @@ Kinds of claim:
   accuracy over the ε > 0 of the grid. Judged under every preset.
 
 Under the presets of INTERVAL_PRESETS (``reference``), gains and rankings are judged with 95% intervals instead of
-point values: a gain is reproduced only when its whole interval clears the bound, a method is highest on an attack
-only when its robustness exceeds every rival's by an interval above 0. The interval is over seeds (paired by
-seed, Student's t) when there are at least two, and over test images (binomial) when there is one, and the
-verdict's reason says which and how many seeds stand behind it.
+point values, with three outcomes: a gain is ``reproduced`` when its whole interval clears the bound, ``not
+reproduced`` when its whole interval falls short of it, and ``inconclusive`` when the interval contains the bound
+(the runs neither support nor contradict the claim). A method is highest on an attack when its robustness exceeds
+every rival's by an interval above 0; the claim is not reproduced when on some attack a rival leads it by an
+interval above 0, and inconclusive otherwise. The interval is over seeds (paired by seed, Student's t) when there
+are at least two, and over test images (binomial) when there is one, and the verdict's reason says which and how
+many seeds stand behind it.
 
 A claim whose runs, attack or ε are absent from the table is ``not evaluated`` (the reason says which).
 The paper writes gains as "%"; they are differences of accuracies in percent, so percentage points here.
@@ -33,9 +36,12 @@ import pandas as pd
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
+INCONCLUSIVE = "inconclusive"   # only under INTERVAL_PRESETS: the 95% interval contains the paper's bound
 NOT_COMPARABLE = "not comparable"
 NOT_EVALUATED = "not evaluated"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE, NOT_EVALUATED)
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_COMPARABLE, NOT_EVALUATED)
+#: The verdicts that judge a claim (the others say why it was not judged).
+JUDGED = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 #: The only preset whose absolute numbers may be set against the paper's.
 PAPER_PRESET = "paper"
 #: Default tolerance, in percentage points, for absolute values and approximate gains.
@@ -287,11 +293,15 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
         gain = paired_interval(*(_per_seed(table, claim.dataset, name, claim.attacks[0], claim.eps)
                                  for name in (claim.method, claim.baseline)))
         threshold = claim.value if claim.bound == "more-than" else claim.value - tolerance
-        ok = gain.low > threshold if claim.bound == "more-than" else gain.low >= threshold
         bound = f"{claim.value:+g}" if claim.bound == "more-than" else f"{claim.value:+g} − {tolerance:g}"
-        rule = (f"{gain.basis()}: its low end {gain.low:+.2f} {'clears' if ok else 'does not clear'} {bound}")
+        if gain.low > threshold or (claim.bound == "approx" and gain.low == threshold):
+            verdict, rule = REPRODUCED, f"its low end {gain.low:+.2f} clears {bound}"
+        elif gain.high < threshold or (claim.bound == "more-than" and gain.high == threshold):
+            verdict, rule = NOT_REPRODUCED, f"its high end {gain.high:+.2f} falls short of {bound}"
+        else:
+            verdict, rule = INCONCLUSIVE, f"it contains {bound}"
         row.update(measured=f"{gain.text()} points", measured_value=gain.mean, seeds=gain.seeds,
-                   verdict=REPRODUCED if ok else NOT_REPRODUCED, reason=rule)
+                   verdict=verdict, reason=f"{gain.basis()}: {rule}")
         return row
 
     if claim.kind == "gain":
@@ -309,7 +319,7 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
         return row
 
     if intervals:  # highest, by intervals: ahead of every rival on every attack, each lead's interval above 0
-        top, notes, seeds = [], [], 0
+        top, behind, notes, seeds = [], [], [], 0
         for attack in claim.attacks:
             own = _per_seed(table, claim.dataset, claim.method, attack, None)
             leads = {rival: paired_interval(own, _per_seed(table, claim.dataset, rival, attack, None))
@@ -318,13 +328,16 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
             closest = min(leads, key=lambda r: leads[r].low)
             if leads[closest].low > 0:
                 top.append(attack)
+            if min(lead.high for lead in leads.values()) < 0:  # a rival is ahead, by an interval above 0
+                behind.append(attack)
             notes.append(f"{ATTACK_NAMES[attack]}: lead over {closest} {leads[closest].text()}")
         basis = next(iter(leads.values())).basis()
+        verdict = (REPRODUCED if len(top) == len(claim.attacks) else NOT_REPRODUCED if behind else INCONCLUSIVE)
         row.update(measured=f"highest on {len(top)}/{len(claim.attacks)} attacks"
                             + (f" ({', '.join(ATTACK_NAMES[a] for a in top)})" if top else ""),
                    measured_value=float(len(top)), paper_value=float(len(claim.attacks)), seeds=seeds,
-                   verdict=REPRODUCED if len(top) == len(claim.attacks) else NOT_REPRODUCED,
-                   reason=f"{basis}; the smallest lead per attack: " + "; ".join(notes))
+                   verdict=verdict, reason=f"{basis}; the smallest lead per attack: " + "; ".join(notes)
+                   + (f"; clearly behind a rival on {', '.join(ATTACK_NAMES[a] for a in behind)}" if behind else ""))
         return row
 
     # highest: robustness = mean accuracy over ε > 0, per attack
@@ -361,10 +374,12 @@ def findings(verdicts: pd.DataFrame) -> dict[str, str]:
         return "; ".join(f"{rows[k].claim}: measured {rows[k].measured}, {rows[k].verdict}" for k in keys)
 
     def tally(keys: Sequence[str], what: str) -> str:
-        judged = [k for k in keys if rows[k].verdict in (REPRODUCED, NOT_REPRODUCED)]
+        judged = [k for k in keys if rows[k].verdict in JUDGED]
         held = sum(rows[k].verdict == REPRODUCED for k in judged)
+        open_ = sum(rows[k].verdict == INCONCLUSIVE for k in judged)
         missing = len(keys) - len(judged)
         return (f"Under the preset {preset}, {held} of the {len(judged)} {what} that could be judged hold"
+                + (f" and {open_} {'is' if open_ == 1 else 'are'} inconclusive" if open_ else "")
                 + (f" ({missing} more could not be judged)" if missing else "") + f": {listed(keys)}.")
 
     sgt = [c.key for c in CLAIMS if c.kind == "gain" and c.method.startswith("sgt") and c.key in rows]
