@@ -150,10 +150,18 @@ def test_reference_plan_has_every_run_file_with_its_seeds_and_fits_its_budget(da
         seeds[(j.config.dataset, j.run_file.stem)].add(j.config.seed)
     assert {k for k in seeds} == {(f.parent.name, f.stem) for f in C.run_files()}
     assert seeds[("mnist", "asgt")] == {0, 1, 2} and seeds[("mnist", "pgd-at")] == {0}
-    assert all(s == {0} for (d, _), s in seeds.items() if d == "cifar10")
+    second_seed = {"st", "asgt", "at-fgsm"}  # CIFAR-10's one-seed reading, checked on a second seed
+    assert all(s == ({0, 1} if name in second_seed else {0}) for (d, name), s in seeds.items() if d == "cifar10")
     assert all(j.config.n_train_per_class is None and j.config.n_test_per_class * 10 >= 2000 for j in jobs)
-    wall_hours = sum(batch.expected_seconds(j.config, audited=True) for j in jobs) / 2 / 3600
-    assert wall_hours <= 10, f"the reference preset is estimated at {wall_hours:.1f} h on 2 cores"
+
+    def wall_hours(chosen) -> float:
+        return sum(batch.expected_seconds(j.config, audited=True) for j in chosen) / 2 / 3600
+
+    # the grid of issue 10 fits its 10 hours on 2 cores; the second CIFAR-10 seeds, added deliberately once it was
+    # computed (README), may take it past by at most an hour
+    grid = [j for j in jobs if j.config.dataset == "mnist" or j.config.seed == 0]
+    assert wall_hours(grid) <= 10, f"the reference grid is estimated at {wall_hours(grid):.1f} h on 2 cores"
+    assert wall_hours(jobs) - wall_hours(grid) <= 1, "the added CIFAR-10 seeds are estimated at over an hour"
 
 
 def test_run_seeds_must_be_a_mapping_of_seed_lists(tmp_path):
