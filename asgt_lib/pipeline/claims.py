@@ -259,6 +259,12 @@ def _per_seed(table: pd.DataFrame, dataset: str, name: str, attack: str, eps: fl
 
 
 # --------------------------------------------------------------------------- verdicts
+def _clears(claim: Claim, gain: float, tolerance: float) -> bool:
+    """Whether a gain of ``gain`` points meets a gain claim's bound: strictly above a lower bound ("a gain of over
+    X"), at least X − ``tolerance`` for an approximate gain ("gains of X")."""
+    return gain > claim.value if claim.bound == "more-than" else gain >= claim.value - tolerance
+
+
 def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TOLERANCE,
           table: pd.DataFrame | None = None) -> dict[str, Any]:
     """One claim against the mean curves (:func:`mean_curves`) of one preset; under INTERVAL_PRESETS gains and
@@ -292,11 +298,10 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
     if claim.kind == "gain" and intervals:
         gain = paired_interval(*(_per_seed(table, claim.dataset, name, claim.attacks[0], claim.eps)
                                  for name in (claim.method, claim.baseline)))
-        threshold = claim.value if claim.bound == "more-than" else claim.value - tolerance
         bound = f"{claim.value:+g}" if claim.bound == "more-than" else f"{claim.value:+g} − {tolerance:g}"
-        if gain.low > threshold or (claim.bound == "approx" and gain.low == threshold):
+        if _clears(claim, gain.low, tolerance):
             verdict, rule = REPRODUCED, f"its low end {gain.low:+.2f} clears {bound}"
-        elif gain.high < threshold or (claim.bound == "more-than" and gain.high == threshold):
+        elif not _clears(claim, gain.high, tolerance):
             verdict, rule = NOT_REPRODUCED, f"its high end {gain.high:+.2f} falls short of {bound}"
         else:
             verdict, rule = INCONCLUSIVE, f"it contains {bound}"
@@ -309,11 +314,10 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
         b = _point(curves, claim.dataset, claim.baseline, claim.attacks[0], claim.eps)
         gain = float(a["mean"]) - float(b["mean"])
         row.update(measured=f"{gain:+.2f} points", measured_value=gain, seeds=int(min(a["seeds"], b["seeds"])))
+        ok = _clears(claim, gain, tolerance)
         if claim.bound == "more-than":
-            ok, rule = gain > claim.value, f"{gain:+.2f} {'>' if gain > claim.value else '≤'} {claim.value:+g}"
+            rule = f"{gain:+.2f} {'>' if ok else '≤'} {claim.value:+g}"
         else:
-            threshold = claim.value - tolerance
-            ok = gain >= threshold
             rule = f"{gain:+.2f} {'≥' if ok else '<'} {claim.value:+g} − {tolerance:g}"
         row.update(verdict=REPRODUCED if ok else NOT_REPRODUCED, reason=rule)
         return row
