@@ -9,7 +9,7 @@ JOBS    ?= 2
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test book batch smoke bench clean
+.PHONY: install test book batch smoke pages bench clean
 
 # torch 2.14.1 is a CUDA build: with its libraries it takes about 5.6 GB in the venv.
 NEED_GB := 7
@@ -43,6 +43,11 @@ batch: $(STAMP)
 
 smoke: $(STAMP)
 	$(BIN)/asgt batch --preset smoke --jobs $(JOBS)
+
+# the smoke results the pages' stored outputs come from (tests/fixtures/page-results), recomputed, and the pages
+# re-executed against them: after a change of what the smoke runs or their audit compute
+pages: $(STAMP)
+	$(BIN)/python -c "from asgt_lib.report.book import refresh_page_fixture; refresh_page_fixture()"
 
 bench: $(STAMP)
 	$(BIN)/python bench/step_cost.py

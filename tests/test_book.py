@@ -1,6 +1,7 @@
 """The Jupyter Book, from one smoke batch (the session fixture ``smoke_batch`` of conftest.py):
 
-* the pages' stored outputs are what the pages produce from a fresh smoke batch (nbval);
+* the pages' stored outputs are what the pages produce from the committed smoke results of
+  ``tests/fixtures/page-results`` (nbval), reading them only; the fixture is the current smoke grid;
 * the book builds strictly (``-W -n``), every page in the toc is rendered, every image file exists, nothing
   loads from the network, and each run's provenance link leads to its rendered run notebook;
 * in headless Chromium, every image of the index and of figure pages decodes, and no glued value is missing;
@@ -32,21 +33,47 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 # --------------------------------------------------------------------------- nbval
-def test_pages_stored_outputs_match_a_fresh_smoke_batch(smoke_batch):
-    """``pytest --nbval`` on the committed pages, executed against the session's fresh smoke results."""
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_pages_stored_outputs_match_the_committed_page_fixture(tmp_path):
+    """``pytest --nbval`` on the committed pages, executed against a copy of the page fixture: the same digits on
+    every CPU (a fresh smoke batch rounds differently on AVX2, AVX-512 and AMX), and nothing computed or written
+    (a page that needed a checkpoint or a missing audit cache would retrain or recompute, and write)."""
     pages = book.pages()
     names = {p.stem for p in pages}
     assert {"fig2-3", "fig4-5", "fig6", "table1", "claims", "robustness", "field", "maps", "ablation",
             "provenance"} <= names
-    env = dict(os.environ, ASGT_PRESET=PRESET, ASGT_RESULTS_DIR=str(smoke_batch / "results"),
-               ASGT_NOTEBOOKS_DIR=str(smoke_batch / "notebooks"))
+    results = tmp_path / "results"
+    shutil.copytree(book.PAGE_FIXTURE, results)
+    (tmp_path / "notebooks").mkdir()
+    before = _files(results)
+    env = dict(os.environ, ASGT_PRESET=PRESET, ASGT_RESULTS_DIR=str(results),
+               ASGT_NOTEBOOKS_DIR=str(tmp_path / "notebooks"))
     env.pop("MPLBACKEND", None)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
            "--nbval-sanitize-with", str(ROOT / "book" / "nbval-sanitize.cfg"), *map(str, pages)]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, f"nbval failed (re-execute the pages: see asgt_lib.report.book.execute_pages):\n" \
-                                f"{out.stdout[-6000:]}\n{out.stderr[-2000:]}"
+    assert out.returncode == 0, "nbval failed (re-execute the pages: asgt_lib.report.book.execute_pages; after " \
+                                f"a change of the smoke results, `make pages`):\n{out.stdout[-6000:]}\n{out.stderr[-2000:]}"
     assert re.search(r"\d+ passed", out.stdout) and "failed" not in out.stdout.splitlines()[-1]
+    written = sorted(_files(results) - before)
+    assert not written, f"the pages computed what the page fixture lacks ({written[:3]} ...): refresh it with " \
+                        "`make pages`"
+
+
+def test_page_fixture_holds_the_current_smoke_grid_with_its_audit():
+    """A change of the smoke grid or of a numerics version must refresh the fixture, or the pages would show
+    stale numbers: every run of the grid is there, finished, under the key the current code gives it (its audit
+    caches are checked by the nbval test above, which fails when a page has to compute one)."""
+    from asgt_lib.core.storage import is_finished
+    from asgt_lib.pipeline.batch import plan
+
+    grid = plan(PRESET, results_dir=book.PAGE_FIXTURE)
+    missing = [j.title for j in grid if not is_finished(j.run_dir)]
+    assert not missing, f"the page fixture lacks {missing}: refresh it with `make pages`"
+    assert not (book.PAGE_FIXTURE / "checkpoints").exists(), "the page fixture must not hold checkpoints"
 
 
 def test_every_page_has_stored_outputs_and_the_python3_kernel():

@@ -33,6 +33,10 @@ RUNS_SUBDIR = Path("book") / "runs"
 #: The files and folders that make up the book's sources (copied by :func:`stage_sources`).
 SOURCE_FILES = ("_config.yml", "_toc.yml")
 SOURCE_DIRS = ("book",)
+#: The smoke results (runs and audit caches, no checkpoints) that the pages' stored outputs were computed from,
+#: committed so that nbval compares a pure function of the report code. A fresh smoke batch differs from one CPU
+#: to another (oneDNN's AVX2, AVX-512 and AMX kernels round differently) and nbval compares every digit.
+PAGE_FIXTURE = ROOT / "tests" / "fixtures" / "page-results"
 
 
 # --------------------------------------------------------------------------- what the pages read
@@ -346,12 +350,12 @@ def pages(source: Path = ROOT) -> list[Path]:
     return sorted((Path(source) / "book").glob("*.ipynb"))
 
 
-def execute_pages(results: Path, name: str = DEFAULT_PRESET, notebooks: Path | None = None,
+def execute_pages(results: Path = PAGE_FIXTURE, name: str = DEFAULT_PRESET, notebooks: Path | None = None,
                   paths: list[Path] | None = None, timeout: int = 600) -> list[Path]:
-    """Execute the pages in place against ``results`` so their stored outputs are what nbval compares with.
-
-    Run it on the results of a fresh ``smoke`` batch after a change that alters what a page shows, e.g.
-    ``python -c "from asgt_lib.report.book import execute_pages; execute_pages('/tmp/rs')"``.
+    """Execute the pages in place against ``results`` (default: the page fixture) so their stored outputs are
+    what nbval compares with. After a change that alters what a page shows but not the smoke results, this is
+    all it takes: ``python -c "from asgt_lib.report.book import execute_pages; execute_pages()"``; after a
+    change of the results themselves, :func:`refresh_page_fixture` (``make pages``).
     """
     import nbclient
     import nbformat
@@ -370,3 +374,26 @@ def execute_pages(results: Path, name: str = DEFAULT_PRESET, notebooks: Path | N
         nbformat.write(nb, page)
         done.append(Path(page))
     return done
+
+
+def refresh_page_fixture(data_dir: Path | None = None, jobs: int = 2) -> Path:
+    """Recompute :data:`PAGE_FIXTURE` and the pages' stored outputs from it (``make pages``): a fresh smoke batch
+    and its audit in a temporary folder, their results without the checkpoints copied over the fixture, then
+    :func:`execute_pages`. Needed after a change of what the smoke runs or their audit compute (a numerics
+    version, a result's layout, a new run file); ``tests/test_book.py`` says when."""
+    import tempfile
+
+    from ..pipeline.audit import audit
+    from ..pipeline.batch import run_batch
+
+    name = DEFAULT_PRESET
+    with tempfile.TemporaryDirectory(prefix="asgt-pages-") as tmp:
+        work = Path(tmp)
+        if run_batch(preset=name, jobs=jobs, data_dir=data_dir, results_dir=work / "results",
+                     notebooks_dir=work / "notebooks", progress=False) != 0:
+            raise RuntimeError(f"the {name} batch failed; the page fixture {PAGE_FIXTURE} was left as it was")
+        audit(work / "results", name, data_dir, progress=False, jobs=jobs)
+        shutil.rmtree(PAGE_FIXTURE, ignore_errors=True)
+        shutil.copytree(work / "results" / name, PAGE_FIXTURE / name)
+        execute_pages(PAGE_FIXTURE, name, notebooks=work / "notebooks")
+    return PAGE_FIXTURE
