@@ -1,6 +1,9 @@
 """Training precision, its fallback, and the machine description (asgt_lib.core.compute)."""
 
+import dataclasses
+import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,14 +28,66 @@ def test_bf16_falls_back_to_fp32_with_a_clear_message_where_unsupported(monkeypa
         assert compute.effective_precision("bf16", CPU) == "fp32"
 
 
-def test_a_fallen_back_run_is_keyed_by_the_precision_it_used(monkeypatch, tmp_path, data_dir):
+@pytest.fixture
+def bf16_params(tmp_path):
+    """A copy of params/ whose smoke preset asks for bf16 on MNIST, as quick and reference do."""
+    import yaml
+
+    params = tmp_path / "params"
+    shutil.copytree(C.default_params_dir(), params)
+    presets = yaml.safe_load((params / "presets.yaml").read_text())
+    presets["smoke"]["mnist"]["precision"] = "bf16"
+    (params / "presets.yaml").write_text(yaml.safe_dump(presets))
+    return params
+
+
+def _planned_dir(results, params, data_dir) -> Path:
+    from asgt_lib.pipeline.batch import plan
+
+    (job,) = plan("smoke", ["mnist"], ["st"], data_dir, results, params, device="cpu")
+    return job.run_dir
+
+
+def test_a_fallen_back_run_is_keyed_by_the_precision_it_used_and_the_batch_plans_it_there(
+        monkeypatch, tmp_path, data_dir, bf16_params):
     monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "none")
-    cfg = C.resolve({"dataset": "mnist", "method": "st"}, preset="smoke", overrides={"precision": "bf16"})
+    cfg = C.resolve(bf16_params / "mnist" / "st.yaml", "smoke", params_dir=bf16_params)
+    assert cfg.precision == "bf16"
+    results = tmp_path / "results"
     with pytest.warns(RuntimeWarning, match="training in fp32"):
-        result = experiment.run(cfg, data_dir, tmp_path, device="cpu", progress=False)
+        result = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
     fp32 = C.resolve({"dataset": "mnist", "method": "st"}, preset="smoke")
     assert result.config["precision"] == "fp32"
-    assert result.run_dir == experiment.run_dir_for(fp32, "mnist", tmp_path)
+    assert result.run_dir == experiment.run_dir_for(fp32, "mnist", results)
+    with pytest.warns(RuntimeWarning, match="training in fp32"):  # where the batch looks, and audits: there
+        assert _planned_dir(results, bf16_params, data_dir) == result.run_dir
+
+
+def test_a_finished_bf16_run_is_found_and_its_model_rebuilt_in_bf16_where_bf16_is_unsupported(
+        monkeypatch, tmp_path, data_dir, bf16_params):
+    """Results computed on a machine with bf16 hold on one without: the batch and ``run`` find them under their
+    bf16 key (no warning, nothing recomputed), and a lost checkpoint is retrained in bf16, the run's recipe."""
+    cfg = C.resolve(bf16_params / "mnist" / "st.yaml", "smoke", params_dir=bf16_params)
+    results = tmp_path / "results"
+    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "AMX")  # autocast runs on any CPU, slowly
+    finished = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+    assert finished.config["precision"] == "bf16"
+
+    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _planned_dir(results, bf16_params, data_dir) == finished.run_dir
+        again = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+    assert again.cached and again.run_dir == finished.run_dir
+
+    checkpoint = experiment.checkpoint_dir_for(cfg, "mnist", results)
+    weights = (checkpoint / "model.safetensors").read_bytes()
+    shutil.rmtree(checkpoint)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model, loaded, _ = experiment.load_trained_model(finished.run_dir, data_dir, "cpu")
+    assert loaded.precision == "bf16" and (checkpoint / "model.safetensors").read_bytes() == weights
+    assert not experiment.checkpoint_dir_for(dataclasses.replace(cfg, precision="fp32"), "mnist", results).exists()
 
 
 @pytest.mark.skipif(compute.cpu_bf16_support() == "none", reason="this CPU has no bfloat16 hardware support")

@@ -60,13 +60,19 @@ def plan(
     results_dir: Path | None = None,
     params_dir: Path | None = None,
     notebooks_dir: Path | None = None,
+    device: str | None = None,
 ) -> list[Job]:
-    """Resolve and validate every run of the grid before anything runs (a bad file stops the batch at once)."""
-    from .experiment import default_results_dir, run_dir_for
+    """Resolve and validate every run of the grid before anything runs (a bad file stops the batch at once).
+
+    Each run is keyed as ``experiment.run`` will key it on ``device`` (:func:`experiment.keyed_config`): a bf16
+    run not yet finished is planned as fp32 on a machine without bf16."""
+    from ..core.compute import resolve_device
+    from .experiment import default_results_dir, keyed_config, run_dir_for
 
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
     notebooks_dir = Path(notebooks_dir or default_notebooks_dir()) / preset
+    dev = resolve_device(device)
     jobs = []
     for dataset in datasets or list(C.DATASETS):
         files = [f for f in C.run_files(dataset, params_dir) if not only or f.stem in only]
@@ -75,7 +81,7 @@ def plan(
         source = data_source(dataset, data_dir)
         for f in files:
             for seed in C.preset_seeds(preset, dataset, params_dir, run=f.stem):
-                cfg = C.resolve(f, preset, seed, params_dir=params_dir)
+                cfg = keyed_config(C.resolve(f, preset, seed, params_dir=params_dir), source, results_dir, dev)
                 nb = notebooks_dir / notebook_name(cfg.dataset, cfg.label, cfg.seed)
                 jobs.append(Job(f, cfg, run_dir_for(cfg, source, results_dir), nb))
     if not jobs:
@@ -241,7 +247,7 @@ def run_batch(
 
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
-    grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir)
+    grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir, device)
     # ST first (every other run's audit transfers attacks from it), then the costliest runs first
     # (longest-processing-time order), so that no worker idles at the end of the batch
     todo = sorted((j for j in grid if not j.done()), key=lambda j: (j.config.method != "st", -expected_seconds(j.config)))

@@ -110,14 +110,14 @@ def load_trained_model(run_dir: Path, data_dir: Path | None = None, device: str 
                        ) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
     """The trained model of a finished run (eval mode), from the checkpoint cache of its results directory.
 
-    Goes through :func:`trained_model`, which retrains (and saves) only if the checkpoint is missing or corrupt;
-    the global RNG is left as it was.
+    Goes through :func:`trained_model`, which retrains (and saves) only if the checkpoint is missing or corrupt,
+    in the run's own precision; the global RNG is left as it was.
     """
     cfg, raw = run_config(run_dir)
     dev = resolve_device(str(device) if device is not None else None)
     with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
         model, _, _ = trained_model(cfg, raw["data_source"], Path(data_dir or default_data_dir()),
-                                    results_dir_of(run_dir), dev, progress=False)
+                                    results_dir_of(run_dir), dev, progress=False, fallback=False)
     return model.eval(), cfg, raw
 
 
@@ -162,7 +162,7 @@ def run(
     results_dir = Path(results_dir or default_results_dir())
     source = data_source(cfg.dataset, data_dir)
     dev = resolve_device(device)
-    cfg = effective_config(cfg, dev)
+    cfg = keyed_config(cfg, source, results_dir, dev)
     run_dir = run_dir_for(cfg, source, results_dir)
     if not force and is_finished(run_dir):
         return load_result(run_dir, cached=True)
@@ -226,12 +226,25 @@ def effective_config(cfg: RunConfig, device: torch.device) -> RunConfig:
     return cfg if precision == cfg.precision else dataclasses.replace(cfg, precision=precision)
 
 
+def keyed_config(cfg: RunConfig, source: str, results_dir: Path, device: torch.device) -> RunConfig:
+    """The config under which ``cfg``'s run is found or computed on ``device``: ``cfg`` itself when that run is
+    finished, since finished results hold on any machine (a bf16 run read on a CPU without bf16), else
+    :func:`effective_config`. ``run`` and ``batch.plan`` both ask here, so a batch finds what its runs wrote."""
+    if is_finished(run_dir_for(cfg, source, results_dir)):
+        return cfg
+    return effective_config(cfg, device)
+
+
 def trained_model(
     cfg: RunConfig, source: str, data_dir: Path, results_dir: Path, device: torch.device,
-    progress: bool = True, force: bool = False,
+    progress: bool = True, force: bool = False, fallback: bool = True,
 ) -> tuple[torch.nn.Module, list[dict], dict[str, Any]]:
-    """Weights for ``cfg``: loaded from the checkpoint cache when present and intact, else trained and saved."""
-    cfg = effective_config(cfg, device)
+    """Weights for ``cfg``: loaded from the checkpoint cache when present and intact, else trained and saved.
+
+    ``fallback=False`` trains in ``cfg.precision`` even where it has no hardware support (slowly, but the same
+    recipe): for the model of a finished run, whose numbers came from that precision."""
+    if fallback:
+        cfg = effective_config(cfg, device)
     torch.manual_seed(cfg.seed)
     model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device)
     ckpt_dir = checkpoint_dir_for(cfg, source, results_dir)
