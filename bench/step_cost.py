@@ -139,7 +139,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(C.DATASETS), choices=C.DATASETS)
     parser.add_argument("--presets", nargs="+", default=["quick", "reference"],
                         help="presets whose width and batch size are measured (missing ones are skipped)")
-    parser.add_argument("--precisions", nargs="+", default=list(C.PRECISIONS), choices=C.PRECISIONS)
+    parser.add_argument("--precisions", nargs="+", default=None, choices=C.PRECISIONS,
+                        help="default: both where the device supports bf16, else fp32 (what its runs train in)")
     parser.add_argument("--methods", nargs="+", default=None, help="run-file names (default: the whole grid)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sweep-images", type=int, default=200)
@@ -156,6 +157,13 @@ def main() -> None:
     formats = {m: compute.uses_channels_last(m, device) for m in C.MODELS}
     print(f"# Roofline benchmark\n\n{compute.device_name(device)}; torch {torch.__version__}, {threads} threads; "
           f"channels-last: {formats}\n")
+    if args.precisions is None:
+        # emulated bfloat16 is no run's precision here (runs fall back to fp32) and is slow: a 4096² product in
+        # bf16 ran for minutes on an AVX2-only AMD EPYC
+        args.precisions = list(C.PRECISIONS) if compute.bf16_supported(device) else ["fp32"]
+        if args.precisions == ["fp32"]:
+            print("bf16 is not measured: this device has no bfloat16 hardware support, so runs train in fp32 "
+                  "(--precisions fp32 bf16 measures the emulation anyway)\n")
     peak = {p: matmul_peak(DTYPES[p], device) for p in args.precisions}
     print("| peak (4096² matrix product) | GFLOP/s |\n|---|--:|")
     for p, v in peak.items():
