@@ -160,8 +160,8 @@ def main() -> None:
     if args.precisions is None:
         # emulated bfloat16 is no run's precision here (runs fall back to fp32) and is slow: a 4096² product in
         # bf16 ran for minutes on an AVX2-only AMD EPYC
-        args.precisions = list(C.PRECISIONS) if compute.bf16_supported(device) else ["fp32"]
-        if args.precisions == ["fp32"]:
+        args.precisions = [p for p in C.PRECISIONS if compute.supported_precision(p, device) == p]
+        if "bf16" not in args.precisions:
             print("bf16 is not measured: this device has no bfloat16 hardware support, so runs train in fp32 "
                   "(--precisions fp32 bf16 measures the emulation anyway)\n")
     peak = {p: matmul_peak(DTYPES[p], device) for p in args.precisions}

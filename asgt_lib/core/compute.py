@@ -98,16 +98,21 @@ def bf16_supported(device: torch.device) -> bool:
     return cpu_bf16_support() != "none"
 
 
-def effective_precision(requested: str, device: torch.device) -> str:
-    """``requested`` if this device can run it fast, else ``fp32`` with a warning naming the reason."""
+def supported_precision(requested: str, device: torch.device) -> str:
+    """``requested`` if this device can run it fast, else ``fp32``; silent (:func:`effective_precision` warns)."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision '{requested}' is unknown; allowed values: {', '.join(PRECISIONS)}")
-    if requested == "bf16" and not bf16_supported(device):
+    return "fp32" if requested == "bf16" and not bf16_supported(device) else requested
+
+
+def effective_precision(requested: str, device: torch.device) -> str:
+    """``requested`` if this device can run it fast, else ``fp32`` with a warning naming the reason."""
+    precision = supported_precision(requested, device)
+    if precision != requested:
         warnings.warn(f"precision bf16 was asked for, but {device_name(device)} has no bfloat16 hardware "
                       f"support (neither AMX nor AVX-512 BF16): training in fp32 instead, and the run is keyed "
                       f"as fp32. Set precision: fp32 to silence this.", RuntimeWarning, stacklevel=2)
-        return "fp32"
-    return requested
+    return precision
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

@@ -229,8 +229,10 @@ def effective_config(cfg: RunConfig, device: torch.device) -> RunConfig:
 def keyed_config(cfg: RunConfig, source: str, results_dir: Path, device: torch.device) -> RunConfig:
     """The config under which ``cfg``'s run is found or computed on ``device``: ``cfg`` itself when that run is
     finished, since finished results hold on any machine (a bf16 run read on a CPU without bf16), else
-    :func:`effective_config`. ``run`` and ``batch.plan`` both ask here, so a batch finds what its runs wrote."""
-    if is_finished(run_dir_for(cfg, source, results_dir)):
+    :func:`effective_config`. ``run`` and ``batch.plan`` both ask here, so a batch finds what its runs wrote.
+    Where the device runs ``cfg.precision`` the two agree and nothing is read from disk."""
+    if (compute.supported_precision(cfg.precision, device) == cfg.precision
+            or is_finished(run_dir_for(cfg, source, results_dir))):
         return cfg
     return effective_config(cfg, device)
 
