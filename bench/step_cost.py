@@ -151,7 +151,7 @@ def main() -> None:
 
     device = compute.resolve_device(args.device)
     if args.channels_last != "auto":
-        for key in [k for k in compute.CHANNELS_LAST if k[1] == compute.platform_kind(device)]:
+        for key in [k for k in compute.CHANNELS_LAST if k[1] == device.type]:
             compute.CHANNELS_LAST[key] = args.channels_last == "on"
     threads = compute.set_threads() if device.type == "cpu" else torch.get_num_threads()
     formats = {m: compute.uses_channels_last(m, device) for m in C.MODELS}

@@ -131,26 +131,17 @@ def test_place_dataset_does_not_copy_on_the_cpu():
     assert px.data_ptr() == x.data_ptr() and py.data_ptr() == y.data_ptr()
 
 
-@pytest.mark.parametrize("support, resnet_channels_last", [("AMX", False), ("AVX-512 BF16", False), ("none", True)])
-def test_the_memory_format_follows_the_cpus_bf16_support(monkeypatch, support, resnet_channels_last):
-    """The ResNet is faster contiguous under bf16 on AMX, channels-last in fp32 on an AVX2-only CPU (CHANNELS_LAST);
-    the AlexNet is channels-last on every CPU."""
-    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: support)
-    for name, dataset, expected in (("resnet18", "cifar10", resnet_channels_last), ("alexnet", "mnist", True)):
-        model = compute.prepare_model(build_model(dataset, name, width=0.125), name, CPU)
-        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == expected, (name, support)
-        assert compute.uses_channels_last(name, CPU) == expected
-
-
 def test_channels_last_changes_the_order_of_sums_only():
-    """Same logits and input gradients in both memory formats, up to float32 rounding."""
+    """The AlexNet the CPU runs channels-last gives the logits and input gradients of its contiguous twin, up to
+    float32 rounding (compute.prepare_model)."""
     torch.manual_seed(0)
-    model = build_model("cifar10", "resnet18", width=0.125).eval()
-    twin = build_model("cifar10", "resnet18", width=0.125).eval()
+    model = build_model("mnist", "alexnet", width=0.125).eval()
+    twin = build_model("mnist", "alexnet", width=0.125).eval()
     twin.load_state_dict(model.state_dict())
-    twin = twin.to(memory_format=torch.channels_last)
-    x = torch.rand(8, 3, 32, 32, requires_grad=True)
+    twin = compute.prepare_model(twin, "alexnet", CPU)
+    assert next(twin.parameters()).dim() == 4 and next(twin.parameters()).is_contiguous(
+        memory_format=torch.channels_last)
+    x = torch.rand(8, 1, 28, 28, requires_grad=True)
     x_twin = x.detach().clone().to(memory_format=torch.channels_last).requires_grad_(True)
     logits, logits_twin = model(x), twin(x_twin)
     torch.testing.assert_close(logits_twin, logits, rtol=1e-4, atol=1e-5)

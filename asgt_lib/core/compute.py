@@ -8,8 +8,7 @@ on the device themselves; they ask this module for the few things that differ.
   reduced-precision input gradients can mask gradients and flatter robustness. Where bfloat16 has no hardware
   support (a CPU with neither AMX nor AVX-512 BF16, a GPU without bf16), :func:`effective_precision` falls back to
   ``fp32`` with a warning that says so, and the run is keyed by the precision it really used.
-* **Memory format**: channels-last where it measured faster (``bench/step_cost.py``), per model and platform
-  (CUDA, a CPU with bf16 hardware, a CPU without).
+* **Memory format**: channels-last where it measured faster (``bench/step_cost.py``), per model and device type.
   It changes the order of floating-point sums only, not the algorithm.
 * **CUDA**: ``cudnn.benchmark``, pinned host memory with non-blocking copies, the training set kept on the device
   when it fits (:func:`place_dataset`).
@@ -28,19 +27,16 @@ from torch import nn
 
 from .config import PRECISIONS
 
-#: Memory format per (model, platform), from ``bench/step_cost.py --channels-last on|off`` (README, "Speed").
-#: The platform (:func:`platform_kind`) is ``cuda``, ``cpu-bf16`` (a CPU with AMX or AVX-512 BF16, where the
-#: presets train in bf16) or ``cpu`` (neither: every run trains in fp32). Seconds per step, contiguous ->
-#: channels-last, quick widths:
-#: * Intel Xeon with AMX: MNIST AlexNet ASGT at one thread fp32 0.363 -> 0.279, bf16 0.185 -> 0.148 (two threads:
-#:   bf16 0.152 -> 0.121), so channels-last. The CIFAR ResNet-18's ASGT bf16 step at two threads went 0.81 -> 1.10 s,
-#:   and the quick batch with it channels-last took 638 s against 623 s, so it stays contiguous there.
-#: * AMD EPYC with AVX2 only (fp32): the ResNet-18 ST step at one thread (how ``asgt batch`` runs each job) 0.731 ->
-#:   0.366, ASGT 3.564 -> 1.828, and the PGD sweep 438 -> 761 images x eps x steps/s; at two threads ST 0.457 ->
-#:   0.361, ASGT 1.714 -> 1.414. So channels-last there, for both networks.
-#: * CUDA: both channels-last (for tensor cores).
-CHANNELS_LAST = {("alexnet", "cpu-bf16"): True, ("resnet18", "cpu-bf16"): False,
-                 ("alexnet", "cpu"): True, ("resnet18", "cpu"): True,
+#: Memory format per (model, device type), from ``bench/step_cost.py --channels-last on|off`` (README, "Speed").
+#: CPU (Intel Xeon with AMX, quick widths), seconds per step contiguous -> channels-last: MNIST AlexNet ASGT at one
+#: thread fp32 0.363 -> 0.279, bf16 0.185 -> 0.148 (two threads: bf16 0.152 -> 0.121), so channels-last. The CIFAR
+#: ResNet-18's ASGT bf16 step at two threads went 0.81 -> 1.10 s, and the quick batch with it channels-last took
+#: 638 s against 623 s, so it stays contiguous on the CPU. On an AMD EPYC with AVX2 only (fp32) the ResNet was
+#: twice as fast channels-last at one thread (ST step 0.731 -> 0.366 s, ASGT 3.56 -> 1.83 s; 18% on the quick
+#: batch's CIFAR-10 runs beside a second job), but there torch 2.14.1 aborts in its backward pass at width 0.0625
+#: ("double free or corruption", a heap corruption), so no CPU gets it. On CUDA both use channels-last (for tensor
+#: cores).
+CHANNELS_LAST = {("alexnet", "cpu"): True, ("resnet18", "cpu"): False,
                  ("alexnet", "cuda"): True, ("resnet18", "cuda"): True}
 
 
@@ -131,15 +127,8 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 
 
 # --------------------------------------------------------------------------- memory format and data placement
-def platform_kind(device: torch.device) -> str:
-    """``cuda``, ``cpu-bf16`` or ``cpu``: what the fastest memory format depends on (:data:`CHANNELS_LAST`)."""
-    if device.type != "cpu":
-        return device.type
-    return "cpu-bf16" if bf16_supported(device) else "cpu"
-
-
 def uses_channels_last(model_name: str, device: torch.device) -> bool:
-    return CHANNELS_LAST.get((model_name, platform_kind(device)), False)
+    return CHANNELS_LAST.get((model_name, device.type), False)
 
 
 def prepare_model(model: nn.Module, model_name: str, device: torch.device) -> nn.Module:
