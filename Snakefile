@@ -50,7 +50,7 @@ rule run_notebook:
 
 
 rule audit:
-    """Robustness sanity checks and saliency faithfulness of every run (asgt_lib.pipeline.audit; cached per run): what
+    """Robustness sanity checks and saliency faithfulness of every run (asgt_lib.judgement.audit; cached per run): what
     the pages "Is the robustness real?" and "Are the maps better?" show. Writes the verdict table."""
     input:
         list(JOBS),
@@ -58,7 +58,7 @@ rule audit:
         AUDIT,
     threads: 2
     run:
-        from asgt_lib.pipeline.audit import audit
+        from asgt_lib.judgement.audit import audit
 
         result = audit(RESULTS, PRESET, DATA, DEVICE, PARAMS, _split("datasets"), progress=True)
         result.verdicts().to_csv(output[0], index=False)

@@ -16,6 +16,19 @@ from .core import config as C
 from .core.data import DataNotFoundError, default_data_dir
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (``--jobs 0`` or ``--jobs -2`` is refused with the fix)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; write a number of parallel jobs >= 1, "
+                                         f"e.g. --jobs 2") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of parallel jobs; write a whole number >= 1, "
+                                         f"e.g. --jobs 2 (one per CPU core is the most that helps)")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, preset: str = "quick") -> None:
     p.add_argument("--preset", default=preset, help=f"smoke | quick | reference | paper (default: {preset})")
     p.add_argument("--data-dir", type=Path, default=None,
@@ -52,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch = sub.add_parser("batch", help="execute the run notebook for the whole grid of a preset (papermill)")
     batch.add_argument("--dataset", choices=C.DATASETS, action="append", help="restrict (repeatable)")
     batch.add_argument("--only", action="append", metavar="NAME", help="restrict to run files named NAME")
-    batch.add_argument("--jobs", type=int, default=1, help="runs executed in parallel (default 1)")
+    batch.add_argument("--jobs", type=positive_int, default=1, help="runs executed in parallel (default 1)")
     batch.add_argument("--audit", action="store_true",
                        help="audit each run as soon as it finishes, while its checkpoint is on this machine")
     batch.add_argument("--notebooks-dir", type=Path, default=None,
@@ -63,19 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
                                          "of a preset (cached; budgets in params/audit.yaml)")
     audit.add_argument("--dataset", choices=C.DATASETS, action="append", help="restrict (repeatable)")
     audit.add_argument("--force", action="store_true", help="recompute even if cached")
-    audit.add_argument("--jobs", type=int, default=None, help="worker processes for the runs not yet audited "
+    audit.add_argument("--retrain", action="store_true",
+                       help="train again the models whose checkpoints are not on this machine, to check them at a "
+                            "budget added after they were committed (hours for the reference runs)")
+    audit.add_argument("--jobs", type=positive_int, default=None, help="worker processes for the runs not yet audited "
                                                            "(default 2)")
     _common(audit)
 
     book = sub.add_parser("book", help="run the batch of a preset (cached), then build the Jupyter Book (_build/html)")
-    book.add_argument("--jobs", type=int, default=1, help="runs executed in parallel (default 1)")
+    book.add_argument("--jobs", type=positive_int, default=1, help="runs executed in parallel (default 1)")
     book.add_argument("--notebooks-dir", type=Path, default=None,
                       help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
     book.add_argument("--output", type=Path, default=None, help="folder that receives _build/ (default: the checkout)")
     book.add_argument("--no-batch", action="store_true", help="build from the finished runs only")
     book.add_argument("--compute", action="store_true",
                       help="allow the batch and audit to start work estimated at over an hour")
-    book.add_argument("--audit-jobs", type=int, default=None, help="worker processes of the audit (default 2)")
+    book.add_argument("--audit-jobs", type=positive_int, default=None, help="worker processes of the audit (default 2)")
     _common(book, preset="reference")  # as `make book`: the book of the committed reference results
     return parser
 
@@ -133,23 +149,25 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    from .judgement.audit import audit_run
     from .pipeline.batch import run_batch
 
     return run_batch(
         preset=args.preset, datasets=args.dataset, only=args.only, jobs=args.jobs,
         data_dir=args.data_dir, results_dir=args.results_dir, params_dir=args.params_dir,
-        notebooks_dir=args.notebooks_dir, device=args.device, progress=not args.quiet, audit=args.audit,
+        notebooks_dir=args.notebooks_dir, device=args.device, progress=not args.quiet,
+        after_run=audit_run if args.audit else None,
     )
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .pipeline.audit import audit
+    from .judgement.audit import audit
 
     try:
         result = audit(args.results_dir, args.preset, args.data_dir, args.device, args.params_dir, args.dataset,
-                       progress=not args.quiet, force=args.force, jobs=args.jobs)
+                       progress=not args.quiet, force=args.force, jobs=args.jobs, retrain=args.retrain)
     except FileNotFoundError as exc:
         raise C.ConfigError(str(exc)) from None
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):

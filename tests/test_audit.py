@@ -1,4 +1,4 @@
-"""The audit of a preset's runs (asgt_lib.pipeline.audit, `asgt audit`): budgets from params/audit.yaml, every run and
+"""The audit of a preset's runs (asgt_lib.judgement.audit, `asgt audit`): budgets from params/audit.yaml, every run and
 budget covered, the ST model as transfer source, caching, the verdict and faithfulness tables, and bad input."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from asgt_lib.core import config as C
-from asgt_lib.pipeline import audit as A
+from asgt_lib.judgement import audit as A
 from asgt_lib.cli import main
-from asgt_lib.pipeline.claims import CLAIMS
+from asgt_lib.judgement.claims import CLAIMS
 from asgt_lib.report import audit_pages
-from asgt_lib.pipeline.faithfulness import FaithfulnessSettings
-from asgt_lib.pipeline.sanity import STANDARD_EPS, SanitySettings
+from asgt_lib.judgement.faithfulness import FaithfulnessSettings
+from asgt_lib.judgement.sanity import STANDARD_EPS, SanitySettings
 
 #: Runs of the smoke grid: one per run file (one seed).
 GRID = len(C.run_files())
@@ -181,7 +181,8 @@ def test_overfitting_flags_read_the_monitor_of_every_run(smoke_audit):
 
 
 def test_field_page_tables_cover_the_field_and_answer_from_the_numbers(smoke_audit, smoke_batch):
-    from asgt_lib.pipeline import experiment, field
+    from asgt_lib.pipeline import experiment
+    from asgt_lib.judgement import field
 
     table = experiment.collect(smoke_batch / "results", "smoke")
     for dataset in ("mnist", "cifar10"):
@@ -200,7 +201,7 @@ def test_field_page_tables_cover_the_field_and_answer_from_the_numbers(smoke_aud
 def test_field_comparison_needs_an_interval_that_excludes_zero():
     import pandas as pd
 
-    from asgt_lib.pipeline import field
+    from asgt_lib.judgement import field
 
     s = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
                       "autoattack": [50.0, 52.0, 51.0, 40.0, 41.0, 39.5]})
@@ -219,7 +220,7 @@ def test_attack_plot_draws_categories_as_unjoined_points_with_no_empty_column():
     import pandas as pd
 
     from asgt_lib.report import plots
-    from asgt_lib.pipeline.audit import AuditSettings
+    from asgt_lib.judgement.audit import AuditSettings
     from asgt_lib.report.audit_pages import attack_titles
 
     titles = attack_titles(AuditSettings())

@@ -196,7 +196,7 @@ def test_figure_pages_show_the_glued_figures_and_the_preset(built_book):
 
 
 def test_claims_page_shows_every_claim_with_a_verdict(built_book):
-    from asgt_lib.pipeline import claims
+    from asgt_lib.judgement import claims
 
     text = re.sub(r"<[^>]+>", " ", (built_book / "book" / "claims.html").read_text())
     for c in claims.CLAIMS:
@@ -311,7 +311,7 @@ def test_asgt_book_parses_and_fails_without_runs(tmp_path, capsys):
 def test_build_returns_jupyter_books_failure(monkeypatch, tmp_path):
     (tmp_path / "nb" / PRESET).mkdir(parents=True)
     source = book.stage_sources(tmp_path / "src")
-    monkeypatch.setattr("asgt_lib.pipeline.audit.audit", lambda *a, **k: None)  # no runs to audit here
+    monkeypatch.setattr("asgt_lib.judgement.audit.audit", lambda *a, **k: None)  # no runs to audit here
     monkeypatch.setattr(book, "jupyter_book_command",
                         lambda *a, **k: [sys.executable, "-c", "raise SystemExit(3)"])
     assert book.build(PRESET, results=tmp_path, notebooks=tmp_path / "nb", source=source, batch=False) == 3

@@ -1,4 +1,4 @@
-"""The paper's claims and the verdict logic (asgt_lib.pipeline.claims), on hand-made tables whose answer is known."""
+"""The paper's claims and the verdict logic (asgt_lib.judgement.claims), on hand-made tables whose answer is known."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from asgt_lib.pipeline import claims
+from asgt_lib.judgement import claims
 from asgt_lib.report import book
 from asgt_lib.core import config as C
-from asgt_lib.pipeline.claims import INCONCLUSIVE, NOT_COMPARABLE, NOT_EVALUATED, NOT_REPRODUCED, REPRODUCED, Claim
+from asgt_lib.judgement.claims import INCONCLUSIVE, NOT_COMPARABLE, NOT_EVALUATED, NOT_REPRODUCED, REPRODUCED, Claim
 
 ATTACKS = ("fgsm", "pgd", "mifgsm")
 

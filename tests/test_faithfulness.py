@@ -11,7 +11,8 @@ from scipy import stats
 from torch import nn
 
 from asgt_lib.core import config as C
-from asgt_lib.pipeline import experiment, faithfulness as F
+from asgt_lib.pipeline import experiment
+from asgt_lib.judgement import faithfulness as F
 from asgt_lib.core.saliency import mask_pixels
 
 FAST = F.FaithfulnessSettings(ks=(0.0, 0.1, 0.3), n_steps=4, n_bootstrap=200)

@@ -1,4 +1,4 @@
-"""The package's three layers import only downwards: core <- pipeline <- report <- cli (README, Layout)."""
+"""The package's four layers import only downwards: core <- pipeline <- judgement <- report <- cli (README, Layout)."""
 
 import ast
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "asgt_lib"
-LAYERS = ("core", "pipeline", "report")
+LAYERS = ("core", "pipeline", "judgement", "report")
 
 
 def _layer(module: str) -> str | None:
@@ -46,7 +46,7 @@ def upward_imports(layer: str, sources: dict[str, str]) -> list[str]:
 
 def test_every_module_lives_in_a_layer():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__.py", "__main__.py", "cli.py"], f"a module outside core/pipeline/report: {top}"
+    assert top == ["__init__.py", "__main__.py", "cli.py"], f"a module outside core/pipeline/judgement/report: {top}"
     assert all((PACKAGE / layer / "__init__.py").is_file() for layer in LAYERS)
 
 
@@ -64,10 +64,23 @@ def test_the_check_catches_relative_lazy_and_absolute_upward_imports():
         "asgt_lib.core.probe2": "from ..pipeline import experiment\n",
         "asgt_lib.pipeline.probe": "import asgt_lib.report.plots\nfrom . import batch\nfrom ..core import data\n",
         "asgt_lib.core.__init__": "from .train import train\nfrom asgt_lib import cli\n",
+        "asgt_lib.pipeline.probe2": "def f():\n    from ..judgement.audit import audit_run\n",
     }
     wrong = upward_imports("core", {m: s for m, s in probes.items() if ".core." in m})
     assert wrong == ["asgt_lib.core.probe:2 imports asgt_lib.report.book.build",
                      "asgt_lib.core.probe2:1 imports asgt_lib.pipeline.experiment",
                      "asgt_lib.core.__init__:2 imports asgt_lib.cli"]
-    assert upward_imports("pipeline", {"asgt_lib.pipeline.probe": probes["asgt_lib.pipeline.probe"]}) == [
-        "asgt_lib.pipeline.probe:1 imports asgt_lib.report.plots"]
+    assert upward_imports("pipeline", {m: s for m, s in probes.items() if ".pipeline." in m}) == [
+        "asgt_lib.pipeline.probe:1 imports asgt_lib.report.plots",
+        "asgt_lib.pipeline.probe2:2 imports asgt_lib.judgement.audit.audit_run"]
+
+
+def test_the_pipeline_runs_experiments_and_the_judgement_judges_them():
+    import pkgutil
+
+    import asgt_lib.judgement as judgement
+    import asgt_lib.pipeline as pipeline
+
+    assert {m.name for m in pkgutil.iter_modules(pipeline.__path__)} == {"experiment", "batch", "kernels"}
+    assert {m.name for m in pkgutil.iter_modules(judgement.__path__)} >= {"audit", "sanity", "faithfulness", "claims",
+                                                                          "field"}

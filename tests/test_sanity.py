@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from asgt_lib.core import config as C
-from asgt_lib.pipeline import experiment, sanity
+from asgt_lib.pipeline import experiment
+from asgt_lib.judgement import sanity
 from asgt_lib.core.attacks import margin_loss, pgd_search
-from asgt_lib.pipeline.sanity import SanitySettings, evaluate_checks, sanity_checks
+from asgt_lib.judgement.sanity import SanitySettings, evaluate_checks, sanity_checks
 
 #: Cheap settings for tests: the official AutoAttack budget is exercised in test_autoattack_parts_are_official.
 FAST = SanitySettings(strong_steps=10, strong_restarts=2, square_queries=300, autoattack=False)

@@ -1,8 +1,8 @@
 """The audit of a preset's finished runs: are the robust accuracies real, and are the saliency maps faithful?
 
 For every finished run of a preset, :func:`audit` computes (or reads from the cache beside the run) the
-robustness sanity checks of :mod:`asgt_lib.pipeline.sanity` (the transfer attack crafted on the ST run of the same
-dataset and seed) and the faithfulness metrics of :mod:`asgt_lib.pipeline.faithfulness`, with the budgets that
+robustness sanity checks of :mod:`asgt_lib.judgement.sanity` (the transfer attack crafted on the ST run of the same
+dataset and seed) and the faithfulness metrics of :mod:`asgt_lib.judgement.faithfulness`, with the budgets that
 ``params/audit.yaml`` sets for the preset. ``asgt audit`` prints the result, ``asgt book`` runs it before the
 build, and the pages "Is the robustness real?" and "Are the maps better?" show it (their wording:
 :mod:`asgt_lib.report.audit_pages`); all three call this module, so they show the same numbers.
@@ -21,7 +21,8 @@ import pandas as pd
 from .claims import CLAIMS
 from ..core.config import (ADVERSARIAL_METHODS, DATASETS, ConfigError, RunConfig, _one_of, _scalar,
                            default_params_dir, load_yaml, settings_from)
-from .experiment import default_results_dir, derived_dir, overfitting_history, run_config, run_dirs
+from ..pipeline.experiment import (default_results_dir, derived_dir, has_checkpoint, overfitting_history, run_config,
+                                   run_dirs)
 from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_key, faithfulness_report
 from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_key, sanity_report
 from ..core.storage import is_finished
@@ -216,7 +217,7 @@ class Audit:
 
 def claims_weakened(dataset: str, name: str) -> list[str]:
     """Keys of the paper's claims about the robustness of run ``name`` on ``dataset`` (see
-    :mod:`asgt_lib.pipeline.claims`): those a failed sanity check of that run weakens (an overstated robust
+    :mod:`asgt_lib.judgement.claims`): those a failed sanity check of that run weakens (an overstated robust
     accuracy inflates exactly these)."""
     return [c.key for c in CLAIMS if c.dataset == dataset and c.method == name]
 
@@ -234,28 +235,51 @@ def _sanity_per_budget(settings: AuditSettings, dataset: str) -> dict[float, San
 
 
 def _reports(d: Path, dataset: str, st: Path | None, data_dir: Path | None, settings: AuditSettings,
-             device: str | None, force: bool) -> tuple[list[SanityResult], FaithfulnessResult]:
-    """The sanity reports (one per budget) and the faithfulness report of one run (computed or cached)."""
-    sanity = [sanity_report(d, st, data_dir, settings.n_per_class, per_budget, device, force)
-              for per_budget in _sanity_per_budget(settings, dataset).values()]
+             device: str | None, force: bool, skip: tuple[float, ...] = ()
+             ) -> tuple[dict[float, SanityResult], FaithfulnessResult]:
+    """The sanity reports (per budget, but those in ``skip``) and the faithfulness report of one run (computed or
+    cached)."""
+    sanity = {budget: sanity_report(d, st, data_dir, settings.n_per_class, per_budget, device, force)
+              for budget, per_budget in _sanity_per_budget(settings, dataset).items() if budget not in skip}
     return sanity, faithfulness_report(d, data_dir, settings.n_per_class, settings.faithfulness, device, force)
 
 
-def unaudited(preset: str, results_dir: Path | None = None, params_dir: Path | None = None) -> list[str]:
+def _missing_reports(d: Path, cfg: RunConfig, source: Path | None, settings: AuditSettings) -> dict[str, float | None]:
+    """The reports run ``d`` lacks: name -> its budget (None for the faithfulness report)."""
+    wanted = {f"sanity at eps={budget:g}": (budget, derived_dir(d, "sanity", sanity_key(d, source, settings.n_per_class,
+                                                                                      per_budget)))
+              for budget, per_budget in _sanity_per_budget(settings, cfg.dataset).items()}
+    wanted["faithfulness"] = (None, derived_dir(d, "faithfulness",
+                                                faithfulness_key(d, settings.n_per_class, settings.faithfulness)))
+    return {name: budget for name, (budget, path) in wanted.items() if not is_finished(path, warn=False)}
+
+
+def unauditable_budgets(d: Path, cfg: RunConfig, source: Path | None, settings: AuditSettings) -> tuple[float, ...]:
+    """The extra budgets (``extra_eps``) whose sanity report run ``d`` lacks while its model, or its transfer
+    source's, is not on this machine: a budget added to ``audit.yaml`` after the run was computed and committed
+    without its weights. The audit leaves these out unless told to train the models again (``retrain``), hours of
+    work for a check the run's other budgets already make; the pages say which runs lack them."""
+    standard = settings.budgets(cfg.dataset)[0]
+    extra = [b for b in _missing_reports(d, cfg, source, settings).values() if b is not None and b != standard]
+    if not extra or (has_checkpoint(d) and (source is None or has_checkpoint(source))):
+        return ()
+    return tuple(extra)
+
+
+def unaudited(preset: str, results_dir: Path | None = None, params_dir: Path | None = None,
+              auditable_only: bool = False) -> list[str]:
     """Every audit report that the finished runs of ``preset`` lack under the current code and ``audit.yaml``
     (a sanity report per budget and a faithfulness report per run), as ``<run dir>: <report>`` lines; empty when
-    the audit would only read its caches."""
+    the audit would only read its caches. ``auditable_only``: without the :func:`unauditable_budgets`, which the
+    audit does not compute unless told to train the models again."""
     settings = audit_settings(preset, params_dir)
     configs = {d: run_config(d)[0] for d in run_dirs(Path(results_dir or default_results_dir()), preset)}
     sources = transfer_sources(configs)
     missing = []
     for d, cfg in configs.items():
-        wanted = {f"sanity at eps={budget:g}": derived_dir(d, "sanity", sanity_key(d, sources[d], settings.n_per_class,
-                                                                                 per_budget))
-                  for budget, per_budget in _sanity_per_budget(settings, cfg.dataset).items()}
-        wanted["faithfulness"] = derived_dir(d, "faithfulness",
-                                             faithfulness_key(d, settings.n_per_class, settings.faithfulness))
-        missing += [f"{d}: {name}" for name, path in wanted.items() if not is_finished(path, warn=False)]
+        skip = unauditable_budgets(d, cfg, sources[d], settings) if auditable_only else ()
+        missing += [f"{d}: {name}" for name, budget in _missing_reports(d, cfg, sources[d], settings).items()
+                    if budget not in skip]
     return missing
 
 
@@ -277,16 +301,47 @@ def audit_run(run_dir: Path, preset: str, data_dir: Path | None = None, device: 
     return True
 
 
+#: Seconds of one thread to audit a run at ``n_per_class: 10`` at the reference widths (official AutoAttack
+#: settings; the quick audit).
+AUDIT_SECONDS = 180.0
+
+
+def audit_seconds(cfg: RunConfig, params_dir: Path | None = None) -> float:
+    """A rough estimate of the seconds of one thread that auditing a run of ``cfg`` takes."""
+    from ..pipeline.batch import STEP_SHAPE
+
+    width = STEP_SHAPE[cfg.dataset][0]
+    points = audit_settings(cfg.preset, params_dir).n_per_class
+    return AUDIT_SECONDS * points / 10 * (cfg.width / width) ** 1.5 * (0.1 if cfg.preset == "smoke" else 1.0)
+
+
+def pending_work(preset: str, jobs: int = 1, data_dir: Path | None = None, results_dir: Path | None = None,
+                 params_dir: Path | None = None) -> tuple[int, int, float]:
+    """(runs of the grid missing or stale, runs finished but not audited, estimated wall seconds with ``jobs``
+    jobs) of what ``asgt book`` would compute for ``preset``: the runs with their audits, and the audits that
+    finished runs lack."""
+    from ..core.compute import physical_cores
+    from ..pipeline.batch import expected_seconds, plan
+
+    grid = plan(preset, data_dir=data_dir, results_dir=results_dir, params_dir=params_dir)
+    todo = [j for j in grid if not j.done()]
+    unaudited_runs = {line.split(": ", 1)[0] for line in unaudited(preset, results_dir, params_dir, auditable_only=True)}
+    by_dir = {str(j.run_dir): j.config for j in grid}
+    seconds = sum(expected_seconds(j.config) + audit_seconds(j.config, params_dir) for j in todo)
+    seconds += sum(audit_seconds(by_dir[d], params_dir) for d in unaudited_runs if d in by_dir)
+    return len(todo), len(unaudited_runs), seconds / max(1, min(jobs, physical_cores()))
+
+
 def _compute_in_worker(job: tuple) -> tuple[str, float, bool]:
     """Pool worker: compute (or find cached) one run's reports with ``threads`` threads; return the run
     directory, the seconds it took, and whether everything was cached."""
     import torch
 
-    d, dataset, st, data_dir, settings, device, force, threads = job
+    d, dataset, st, data_dir, settings, device, force, skip, threads = job
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    sanity, fai = _reports(d, dataset, st, data_dir, settings, device, force)
-    return str(d), time.perf_counter() - t0, all(s.cached for s in sanity) and fai.cached
+    sanity, fai = _reports(d, dataset, st, data_dir, settings, device, force, skip)
+    return str(d), time.perf_counter() - t0, all(s.cached for s in sanity.values()) and fai.cached
 
 
 def audit(
@@ -299,6 +354,7 @@ def audit(
     progress: bool = True,
     force: bool = False,
     jobs: int | None = None,
+    retrain: bool = False,
 ) -> Audit:
     """Sanity checks and faithfulness metrics of every finished run of ``preset`` (cached per run).
 
@@ -306,8 +362,9 @@ def audit(
     CPU threads. That helps because the strong attacks spend most of their time on few surviving points, where one
     process cannot keep the cores busy. Every attack is seeded per run, so ``jobs`` changes only the threads per
     process (which can move the last bits of a float sum), not what is computed.
-    ``progress`` prints one line per run. Raises FileNotFoundError when the preset has no finished run under
-    ``results_dir``.
+    ``progress`` prints one line per run. A budget added to ``audit.yaml`` after a run was committed without its
+    weights (:func:`unauditable_budgets`) is left out for that run, and said so, unless ``retrain`` trains the
+    model again. Raises FileNotFoundError when the preset has no finished run under ``results_dir``.
     """
     start = time.perf_counter()
     settings = audit_settings(preset, params_dir)
@@ -322,6 +379,14 @@ def audit(
     if jobs < 1:
         raise ValueError(f"jobs={jobs} must be >= 1")
     sources = transfer_sources(configs)
+    skips = {d: () if retrain else unauditable_budgets(d, configs[d], sources[d], settings) for d in dirs}
+    if progress and any(skips.values()):
+        lacking = [d for d in dirs if skips[d]]
+        budgets = sorted({b for d in lacking for b in skips[d]})
+        print(f"asgt audit [{preset}]: {len(lacking)} run(s) lack the check at ε = "
+              f"{', '.join(f'{b:g}' for b in budgets)}, a budget added after they were computed, and their models "
+              f"are not on this machine: left out (asgt audit --retrain trains them again)", file=sys.stderr,
+              flush=True)
     seconds: dict[str, float] = {}
     if jobs > 1 and len(dirs) > 1:
         import multiprocessing
@@ -329,7 +394,8 @@ def audit(
         import torch
 
         threads = max(1, torch.get_num_threads() // jobs)
-        work = [(d, configs[d].dataset, sources[d], data_dir, settings, device, force, threads) for d in dirs]
+        work = [(d, configs[d].dataset, sources[d], data_dir, settings, device, force, skips[d], threads)
+                for d in dirs]
         with multiprocessing.get_context("spawn").Pool(min(jobs, len(dirs))) as pool:
             for n, (done, took, was_cached) in enumerate(pool.imap_unordered(_compute_in_worker, work), 1):
                 if not was_cached:
@@ -343,8 +409,8 @@ def audit(
     for i, (d, cfg) in enumerate(configs.items(), 1):
         t0 = time.perf_counter()
         key = f"{cfg.dataset}/{cfg.label}/seed{cfg.seed}"
-        sanity, fai = _reports(d, cfg.dataset, sources[d], data_dir, settings, device, force)
-        for budget, san in zip(settings.budgets(cfg.dataset), sanity):
+        sanity, fai = _reports(d, cfg.dataset, sources[d], data_dir, settings, device, force, skips[d])
+        for budget, san in sanity.items():
             checks.append(san.checks.assign(run=key, budget=budget))
             attacks.append(san.attacks.assign(run=key, budget=budget))
         runs.append({"key": key, "dataset": cfg.dataset, "name": cfg.label, "method": cfg.method, "seed": cfg.seed,
@@ -355,9 +421,9 @@ def audit(
         curves.append(fai.curves.assign(run=key))
         monitor.extend(overfitting_history(d, key, cfg))
         if progress:
-            cached = all(s.cached for s in sanity) and fai.cached and str(d) not in seconds
+            cached = all(s.cached for s in sanity.values()) and fai.cached and str(d) not in seconds
             took = seconds.get(str(d), time.perf_counter() - t0)
-            verdicts = " | ".join(s.verdict.split(": ", 1)[1] for s in sanity)
+            verdicts = " | ".join(s.verdict.split(": ", 1)[1] for s in sanity.values())
             print(f"asgt audit [{preset}] {i}/{len(dirs)} {key}: {verdicts}; deletion ratio "
                   f"{fai.value('deletion_ratio', headline, 'saliency/random'):.3f} "
                   f"({'cached' if cached else f'{took:.0f} s'})", file=sys.stderr, flush=True)

@@ -54,7 +54,7 @@ from scipy import stats
 from torch import nn
 
 from ..core.data import load_split
-from .experiment import derived_dir, load_trained_model, run_config
+from ..pipeline.experiment import derived_dir, load_trained_model, run_config
 from ..core.models import eval_mode
 from ..core.saliency import FILLS, SaliencyConvention, lowest_saliency_indices, mask_pixels, saliency
 from ..core.storage import is_finished, staging_dir, write_json

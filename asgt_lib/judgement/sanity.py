@@ -86,7 +86,7 @@ from torch import nn
 
 from ..core.attacks import fgsm, pgd, pgd_search, project
 from ..core.data import load_split
-from .experiment import derived_dir, load_trained_model, run_config
+from ..pipeline.experiment import derived_dir, load_trained_model, run_config
 from ..core.models import eval_mode, predict
 from ..core.storage import is_finished, staging_dir, write_json
 

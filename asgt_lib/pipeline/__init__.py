@@ -1,3 +1,3 @@
-"""The pipeline: one cached run (``experiment``), the grid of a preset through papermill (``batch``), the audit
-of every finished run (``audit``, ``sanity``, ``faithfulness``) and the judgement of the results against the
-paper (``claims``, ``field``). Built on :mod:`asgt_lib.core` only."""
+"""Running experiments: one cached run (``experiment``) and the grid of a preset through papermill (``batch``,
+whose notebook kernels are in ``kernels``). Built on :mod:`asgt_lib.core` only; the judgement of the finished runs
+is :mod:`asgt_lib.judgement`."""

@@ -14,7 +14,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+#: What runs after each finished run of a batch, in its worker: (run directory, preset, data folder, device,
+#: params folder) -> None.
+AfterRun = Callable[[Path, str, str, "str | None", str], None]
 
 from ..core import config as C
 from ..core.compute import physical_cores
@@ -117,9 +121,10 @@ def notebook_parameters(job: Job, data_dir: Path, results_dir: Path, params_dir:
 
 
 def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | None,
-            audit: bool = False) -> tuple[str, float, str | None]:
-    """Run one notebook with papermill; the output appears atomically. With ``audit``, then audit the run while
-    its checkpoint is at hand (:func:`asgt_lib.pipeline.audit.audit_run`). Returns (title, seconds, error)."""
+            after_run: AfterRun | None = None) -> tuple[str, float, str | None]:
+    """Run one notebook with papermill; the output appears atomically. Then ``after_run`` (the audit, for
+    :func:`asgt_lib.judgement.audit.audit_run`) while the run's checkpoint is at hand. Returns (title, seconds,
+    error)."""
     import papermill
 
     from .kernels import LocalKernelManager
@@ -144,17 +149,19 @@ def execute(job: Job, parameters: dict[str, Any], threads: int, device: str | No
                       f"({job.config.preset})")
     os.replace(partial, job.notebook)
     failed.unlink(missing_ok=True)
-    if audit:
+    if after_run is not None:
         import torch
-
-        from .audit import audit_run
 
         torch.set_num_threads(threads)
         try:
-            audit_run(job.run_dir, job.config.preset, parameters["data_dir"], device, parameters["params_dir"])
+            after_run(job.run_dir, job.config.preset, parameters["data_dir"], device, parameters["params_dir"])
         except Exception as exc:  # the run itself is finished and kept; `asgt audit` retries the audit
-            return job.title, time.perf_counter() - start, f"run finished, audit failed: {exc!r}"
+            return job.title, time.perf_counter() - start, f"run finished, {_name(after_run)} failed: {exc!r}"
     return job.title, time.perf_counter() - start, None
+
+
+def _name(fn: Callable) -> str:
+    return getattr(fn, "__name__", repr(fn))
 
 
 def _retitle(notebook: Path, title: str) -> None:
@@ -179,18 +186,10 @@ STEP_MS = {
                 "fgsm-rs": 419, "pgd-at": 1600, "asgt-rs": 1240},
 }
 STEP_SHAPE = {"mnist": (0.25, 128, 60000), "cifar10": (0.125, 256, 50000)}  # width, batch, full training set
-#: Seconds of one thread to audit a run at ``n_per_class: 10`` at the reference widths (official AutoAttack
-#: settings; the quick audit).
-AUDIT_SECONDS = 180.0
-#: Above this many seconds of estimated work, ``asgt book`` says how long it expects; above LONG_SECONDS it
-#: starts nothing without ``--compute``.
-ANNOUNCE_SECONDS, LONG_SECONDS = 600.0, 3600.0
-
-
-def expected_seconds(cfg: C.RunConfig, audited: bool = False) -> float:
+def expected_seconds(cfg: C.RunConfig) -> float:
     """A rough estimate of a run's cost in seconds of one thread: its training steps at :data:`STEP_MS` (scaled by
-    width^1.5, batch size, and 2x for float32), its sweep (test images x ε x attack steps, each about an ST step
-    per image), and with ``audited`` its audit. Good to a factor of about 1.5 on the machine it was measured on."""
+    width^1.5, batch size, and 2x for float32) and its sweep (test images x ε x attack steps, each about an ST step
+    per image). Good to a factor of about 1.5 on the machine it was measured on."""
     width, batch, n_full = STEP_SHAPE[cfg.dataset]
     ms = STEP_MS[cfg.dataset].get(cfg.method, STEP_MS[cfg.dataset]["st"] * (1 + cfg.train_attack_steps) / 2)
     ms *= (cfg.width / width) ** 1.5 * cfg.batch_size / batch * (2.0 if cfg.precision == "fp32" else 1.0)
@@ -199,31 +198,7 @@ def expected_seconds(cfg: C.RunConfig, audited: bool = False) -> float:
     n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000
     per_image_step = STEP_MS[cfg.dataset]["st"] * (cfg.width / width) ** 1.5 / batch / 1000
     sweep = n_test * len(cfg.eval_eps) * (1 + cfg.pgd_steps + cfg.mifgsm_steps) * per_image_step
-    return train + sweep + (audit_seconds(cfg) if audited else 0.0)
-
-
-def audit_seconds(cfg: C.RunConfig, params_dir: Path | None = None) -> float:
-    """A rough estimate of the seconds of one thread that auditing a run of ``cfg`` takes."""
-    from .audit import audit_settings
-
-    width = STEP_SHAPE[cfg.dataset][0]
-    points = audit_settings(cfg.preset, params_dir).n_per_class
-    return AUDIT_SECONDS * points / 10 * (cfg.width / width) ** 1.5 * (0.1 if cfg.preset == "smoke" else 1.0)
-
-
-def pending_work(preset: str, jobs: int = 1, data_dir: Path | None = None, results_dir: Path | None = None,
-                 params_dir: Path | None = None) -> tuple[int, int, float]:
-    """(runs of the grid missing or stale, runs finished but not audited, estimated wall seconds with ``jobs``
-    jobs) of what ``asgt book`` would compute for ``preset``."""
-    from .audit import unaudited
-
-    grid = plan(preset, data_dir=data_dir, results_dir=results_dir, params_dir=params_dir)
-    todo = [j for j in grid if not j.done()]
-    unaudited_runs = {line.split(": ", 1)[0] for line in unaudited(preset, results_dir, params_dir)}
-    by_dir = {str(j.run_dir): j.config for j in grid}
-    seconds = sum(expected_seconds(j.config, audited=True) for j in todo)
-    seconds += sum(audit_seconds(by_dir[d], params_dir) for d in unaudited_runs if d in by_dir)
-    return len(todo), len(unaudited_runs), seconds / max(1, min(jobs, physical_cores()))
+    return train + sweep
 
 
 def run_batch(
@@ -237,12 +212,14 @@ def run_batch(
     notebooks_dir: Path | None = None,
     device: str | None = None,
     progress: bool = True,
-    audit: bool = False,
+    after_run: AfterRun | None = None,
 ) -> int:
     """Execute the grid of ``preset``; print one line per run with its wall time; 0 if every run finished.
 
-    ``audit``: audit each run right after it finishes (for long protocols whose checkpoints do not outlive the
-    machine: ``reference``); otherwise ``asgt audit`` audits the finished runs afterwards."""
+    ``after_run``: called in the run's worker right after it finishes, while its checkpoint is on this machine:
+    ``asgt batch --audit`` passes the audit (:func:`asgt_lib.judgement.audit.audit_run`), for long protocols whose
+    checkpoints do not outlive the machine (``reference``); otherwise ``asgt audit`` audits the finished runs
+    afterwards. A module-level function, since the workers are spawned processes."""
     from .experiment import default_results_dir
 
     data_dir = Path(data_dir or default_data_dir())
@@ -255,13 +232,13 @@ def run_batch(
           f"{len(todo)} to execute with {jobs} job(s)", flush=True)
     threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
     start, failures = time.perf_counter(), []
-    # spawned, not forked, workers: with --audit a worker runs torch itself, and a child forked from a process
+    # spawned, not forked, workers: with an after_run hook (the audit) a worker runs torch itself, and a child forked from a process
     # whose OpenMP thread pool is running (the CLI after planning, a test session) can crash or hang in it
     import multiprocessing
 
     with futures.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(execute, j, notebook_parameters(j, data_dir, results_dir, params_dir), threads,
-                               device, audit): j for j in todo}
+                               device, after_run): j for j in todo}
         for i, done in enumerate(futures.as_completed(pending), start=1):
             title, seconds, error = done.result()
             status = "FAILED: " + error if error else "ok"

@@ -121,6 +121,14 @@ def load_trained_model(run_dir: Path, data_dir: Path | None = None, device: str 
     return model.eval(), cfg, raw
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the trained weights of a finished run are on this machine (its checkpoint cache), so that numbers
+    derived from the model can be computed without training it again. Checkpoints stay out of git: on a fresh
+    clone no committed run has one."""
+    cfg, raw = run_config(run_dir)
+    return is_finished(checkpoint_dir_for(cfg, raw["data_source"], results_dir_of(run_dir)), warn=False)
+
+
 def derived_dir(run_dir: Path, kind: str, key: Mapping[str, Any]) -> Path:
     """Where numbers derived from a finished run are cached: ``<run_dir>/../<kind>-<run dir name>-<hash>``.
 

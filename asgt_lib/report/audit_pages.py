@@ -1,13 +1,13 @@
 """Text and tables of the audit pages ("Is the robustness real?", "Are the maps better?"), from an
-:class:`asgt_lib.pipeline.audit.Audit`: the judgement is the pipeline's, only its wording lives here."""
+:class:`asgt_lib.judgement.audit.Audit`: the judgement is :mod:`asgt_lib.judgement`'s, only its wording lives here."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ..pipeline.audit import Audit, AuditSettings, claims_weakened
-from ..pipeline.claims import CLAIMS, DATASET_NAMES
-from ..pipeline.sanity import reference_table
+from ..judgement.audit import Audit, AuditSettings, claims_weakened
+from ..judgement.claims import CLAIMS, DATASET_NAMES
+from ..judgement.sanity import reference_table
 
 
 def attack_titles(settings: AuditSettings) -> dict[str, str]:

@@ -139,6 +139,11 @@ def jupyter_book_command(source: Path, output: Path | None = None, strict: bool 
     return cmd
 
 
+#: Above this many seconds of estimated work, ``asgt book`` says how long it expects; above LONG_SECONDS it
+#: starts nothing without ``--compute``.
+ANNOUNCE_SECONDS, LONG_SECONDS = 600.0, 3600.0
+
+
 def build(
     name: str | None = None,
     results: Path | None = None,
@@ -154,37 +159,39 @@ def build(
     audit_jobs: int | None = None,
     compute: bool = False,
 ) -> int:
-    """Run the batch of ``name`` (cached runs are skipped) and the audit of its runs (:mod:`asgt_lib.pipeline.audit`,
+    """Run the batch of ``name`` (cached runs are skipped) and the audit of its runs (:mod:`asgt_lib.judgement.audit`,
     cached), then build the book to ``<output>/_build/html``.
 
-    Work estimated at over an hour (:func:`asgt_lib.pipeline.batch.pending_work`) starts only with ``compute``; over ten
-    minutes it is announced. ``output`` defaults to ``source``, so ``_build/html`` of the checkout. Returns 0 on success, the batch's
-    or jupyter-book's non-zero exit status otherwise.
+    Work estimated at over an hour (:func:`asgt_lib.judgement.audit.pending_work`) starts only with ``compute``;
+    without it the book is built from the finished runs. Over ten minutes the estimate is announced. ``output``
+    defaults to ``source``, so ``_build/html`` of the checkout. Returns 0 on success, the batch's or jupyter-book's
+    non-zero exit status otherwise.
     """
     name = name or preset()
     results = Path(results) if results is not None else results_dir()
     notebooks = Path(notebooks) if notebooks is not None else notebooks_dir()
     if batch:
-        from ..pipeline.batch import ANNOUNCE_SECONDS, LONG_SECONDS, pending_work, run_batch
+        from ..judgement.audit import pending_work
+        from ..pipeline.batch import run_batch
 
         runs, audits, seconds = pending_work(name, jobs, data_dir, results, params_dir)
         if seconds > ANNOUNCE_SECONDS:
             print(f"asgt book [{name}]: {runs} run(s) of the grid to compute and {audits} finished run(s) to "
-                  f"audit: about {seconds / 3600:.1f} h with {jobs} job(s) (a rough estimate, asgt_lib.pipeline.batch)",
-                  file=sys.stderr, flush=True)
+                  f"audit: about {seconds / 3600:.1f} h with {jobs} job(s) (a rough estimate, "
+                  f"asgt_lib.judgement.audit.pending_work)", file=sys.stderr, flush=True)
         if seconds > LONG_SECONDS and not compute:
-            print(f"asgt book [{name}]: not started without --compute (make book COMPUTE=1). Or build from the "
-                  f"finished runs only: --no-batch (make book BATCH=0)", file=sys.stderr)
-            return 2
-
-        print(f"asgt book [{name}] 1/4: the runs of the grid (asgt batch)", flush=True)
-        status = run_batch(preset=name, jobs=jobs, data_dir=data_dir, results_dir=results, params_dir=params_dir,
-                           notebooks_dir=notebooks, device=device, progress=False)
-        if status != 0:
-            print(f"asgt book: the batch of preset {name} failed; the book was not built", file=sys.stderr)
-            return status
+            print(f"asgt book [{name}]: not computed without --compute (make book COMPUTE=1); the book is built from "
+                  f"the finished runs, and its pages say which runs of the grid are missing", file=sys.stderr,
+                  flush=True)
+        else:
+            print(f"asgt book [{name}] 1/4: the runs of the grid (asgt batch)", flush=True)
+            status = run_batch(preset=name, jobs=jobs, data_dir=data_dir, results_dir=results,
+                               params_dir=params_dir, notebooks_dir=notebooks, device=device, progress=False)
+            if status != 0:
+                print(f"asgt book: the batch of preset {name} failed; the book was not built", file=sys.stderr)
+                return status
     try:
-        from ..pipeline.audit import DEFAULT_JOBS, audit
+        from ..judgement.audit import DEFAULT_JOBS, audit
 
         # the sanity and faithfulness pages read these caches; computing them here shows progress
         print(f"asgt book [{name}] 2/4: the audit of every run (asgt audit)", flush=True)
@@ -383,7 +390,7 @@ def refresh_page_fixture(data_dir: Path | None = None, jobs: int = 2) -> Path:
     version, a result's layout, a new run file); ``tests/test_book.py`` says when."""
     import tempfile
 
-    from ..pipeline.audit import audit
+    from ..judgement.audit import audit
     from ..pipeline.batch import run_batch
 
     name = DEFAULT_PRESET
