@@ -36,7 +36,10 @@ def test_quick_and_paper_use_the_standard_budgets_and_smoke_shrinks_them():
         assert s.sanity == SanitySettings() and s.faithfulness == FaithfulnessSettings()
         assert s.sanity.aa_steps == 100 and s.sanity.square_queries == 5000 and s.sanity.aa_targets == 9
         assert s.budgets("mnist") == [STANDARD_EPS["mnist"], 0.2]  # 0.2: where the paper's PGD claims are
-        assert s.budgets("cifar10") == [STANDARD_EPS["cifar10"]]
+    assert A.audit_settings("quick").budgets("cifar10") == [STANDARD_EPS["cifar10"]]
+    # the paper's CIFAR-10 PGD claims are at 0.02, where the claims'-budget runs train (issue 21)
+    assert A.audit_settings("paper").budgets("cifar10") == [STANDARD_EPS["cifar10"], 0.02]
+    assert A.audit_settings("reference").budgets("cifar10") == [STANDARD_EPS["cifar10"], 0.02]
     smoke = A.audit_settings("smoke")
     assert smoke.n_per_class < A.audit_settings("quick").n_per_class
     assert smoke.sanity.square_queries < 5000 and smoke.faithfulness.n_steps < 10
@@ -44,8 +47,9 @@ def test_quick_and_paper_use_the_standard_budgets_and_smoke_shrinks_them():
 
 @pytest.mark.parametrize("text, message", [
     ("quick: {n_per_class: 10, restarts: 3}", r"audit.yaml \[quick\]: key 'restarts' is unknown; allowed keys: "
-                                              r"n_per_class, sanity, faithfulness, extra_eps, overfitting_gap"),
-    ("quick: {overfitting_gap: 1.5}", r"key 'overfitting_gap' has value 1.5; write an accuracy gap in \(0, 1\)"),
+                                              r"n_per_class, sanity, faithfulness, extra_eps, collapse"),
+    ("quick: {collapse: {min_gap: 1.5}}", r"collapse.min_gap has value 1.5; write a fraction in \(0, 1\)"),
+    ("quick: {collapse: {gap: 0.3}}", r"\[quick\].collapse: key 'gap' is unknown; allowed keys: pgd_fgsm_ratio, "),
     ("quick: {sanity: {aa_step: 10}}", r"\[quick\].sanity: key 'aa_step' is unknown; allowed keys: seed, "),
     ("quick: {sanity: {aa_steps: many}}", r"\[quick\].sanity: key 'aa_steps' has value 'many', which is not a valid "
                                           r"integer"),
@@ -166,18 +170,46 @@ def test_results_layout_is_owned_by_experiment(smoke_batch, tmp_path):
 
 
 def test_overfitting_flags_read_the_monitor_of_every_run(smoke_audit):
-    """One row per run from its history; the flag is exactly the gap against the threshold of audit.yaml."""
+    """One row per run from its history; only adversarial methods are judged, by the rule of audit.yaml."""
     flags = smoke_audit.overfitting_flags()
     assert len(flags) == GRID and set(flags["catastrophic overfitting"]) <= {"FLAG", "–"}
     methods = {(r.dataset, r.name): r.method for r in smoke_audit.runs.itertuples()}
     adversarial = pd.Series([methods[(d, n)] in C.ADVERSARIAL_METHODS for d, n in zip(flags.dataset, flags.model)],
                             index=flags.index)
-    gap = flags["FGSM − PGD (points)"] > 100 * smoke_audit.settings.overfitting_gap
-    assert ((flags["catastrophic overfitting"] == "FLAG") == (gap & adversarial)).all()
-    strict = dataclasses.replace(smoke_audit, settings=dataclasses.replace(smoke_audit.settings,
-                                                                         overfitting_gap=1e-9))
-    positive = strict.overfitting_flags()["FGSM − PGD (points)"] > 0
-    assert ((strict.overfitting_flags()["catastrophic overfitting"] == "FLAG") == (positive & adversarial)).all()
+    assert not (flags["catastrophic overfitting"] == "FLAG")[~adversarial].any()
+    assert (flags["best PGD (%)"] >= flags["PGD (%)"]).all()
+    eager = dataclasses.replace(smoke_audit, settings=dataclasses.replace(
+        smoke_audit.settings, collapse=A.CollapseRule(pgd_fgsm_ratio=0.999, min_gap=1e-9, drop_from_best=0.999)))
+    behind = eager.overfitting_flags()
+    expected = (behind["PGD (%)"] < 0.999 * behind["FGSM (%)"]) & (behind["FGSM (%)"] - behind["PGD (%)"] > 1e-7)
+    assert ((behind["catastrophic overfitting"] == "FLAG") == (expected & adversarial)).all()
+
+
+def _history(fgsm, pgd) -> pd.DataFrame:
+    return pd.DataFrame({"epoch": range(1, len(pgd) + 1), "fgsm": fgsm, "pgd": pgd})
+
+
+@pytest.mark.parametrize("fgsm, pgd, collapsed, why", [
+    # a steady climb far below FGSM (MNIST FGSM-RS: PGD 11% -> 64%) is robustness being learnt, not a collapse
+    ([0.5, 0.7, 0.85, 0.95, 0.97], [0.11, 0.25, 0.40, 0.55, 0.64], False, ""),
+    # PGD pinned at 0 while FGSM reaches 97-100% (MNIST AT-FGSM): the collapse against FGSM
+    ([0.60, 0.90, 0.97, 1.00], [0.0, 0.0, 0.0, 0.0], True, "PGD 0% < 0.25 × FGSM 100% after epoch 4"),
+    # PGD 6% -> 0 from epoch 4 while FGSM climbs to 59% (CIFAR-10 AT-FGSM seed 1)
+    ([0.2, 0.3, 0.4, 0.5, 0.59], [0.06, 0.05, 0.04, 0.0, 0.0], True, "PGD 0% < 0.25 × FGSM 59%"),
+    # a collapse from a peak, FGSM falling with it: caught by the drop from the best epoch
+    ([0.6, 0.7, 0.5, 0.4], [0.5, 0.55, 0.30, 0.20], True, "PGD fell from 55% (epoch 2) to 20% (epoch 4)"),
+    # no robustness at all (FGSM near 0 too) is not a collapse: the minimum gap
+    ([0.05, 0.06, 0.04], [0.0, 0.01, 0.0], False, ""),
+    # a dip of less than the drop threshold, PGD well above a quarter of FGSM
+    ([0.8, 0.85, 0.9], [0.5, 0.6, 0.45], False, ""),
+])
+def test_collapse_rule_on_synthetic_histories(fgsm, pgd, collapsed, why):
+    got, reason = A.CollapseRule().judge(_history(fgsm, pgd))
+    assert got is collapsed and why in reason
+
+
+def test_collapse_rule_thresholds_are_read_from_audit_yaml():
+    assert A.audit_settings("reference").collapse == A.CollapseRule(0.25, 0.10, 0.30)
 
 
 def test_field_page_tables_cover_the_field_and_answer_from_the_numbers(smoke_audit, smoke_batch):
@@ -190,11 +222,18 @@ def test_field_page_tables_cover_the_field_and_answer_from_the_numbers(smoke_aud
         for family in ("st", "at-fgsm", "asgt", "asgt-rs", "asgt-rs-lam0", "fgsm-rs", "pgd-at"):
             assert any(field._family(n) == family for n in t.index), (dataset, family)
         assert t.filter(like="AutoAttack").iloc[:, 0].str.match(r"^\d+\.\d$").all()  # one seed: no interval
+        assert t["catastrophic overfitting"].str.match(r"^(\d of \d seeds|not judged)$").all()
+        rows = field.answer_rows(table, smoke_audit, dataset)
+        assert set(rows.key) == {"asgt_vs_asgt_rs", "asgt_vs_fgsm_rs", "saliency_term_rs", "saliency_term_fgsm",
+                                 "asgt_survives_autoattack", "collapse_asgt_vs_at"}
         answers = field.answers(table, smoke_audit, dataset)
-        assert set(answers) == {"asgt_vs_asgt_rs", "asgt_vs_fgsm_rs", "saliency_term_rs", "saliency_term_fgsm",
-                                "asgt_survives_autoattack"}
         assert "NOT ESTABLISHED" in answers["asgt_vs_fgsm_rs"]  # one seed is never a verdict
+        assert "one seed" in rows.set_index("key").loc["asgt_vs_fgsm_rs", "to decide"]
         assert "**" not in " ".join(answers.values())  # glue:text shows markup literally
+        # MNIST's answers read AutoAttack at 0.2, where FGSM-based models are not all at 0
+        assert ("ε = 0.2" if dataset == "mnist" else "ε = 8/255") in answers["asgt_vs_fgsm_rs"]
+        budget = field.budget_rows(table, smoke_audit, dataset)
+        assert len(budget) == 4 and budget.sentence.str.len().gt(0).all()
     assert len(field.published_table("mnist")) == 2 and len(field.published_table("cifar10")) == 1
 
 
@@ -211,6 +250,22 @@ def test_field_comparison_needs_an_interval_that_excludes_zero():
     assert field.compare(s, "a", "b", "autoattack")["word"] == "level"
     assert field.compare(s[s.seed == 0], "a", "b", "autoattack")["word"] == "one seed"
     assert field.compare(s, "a", "c", "autoattack")["word"] == "missing"
+    s.loc[s.model == "b", "autoattack"] = [50.0, 52.0, 51.0]
+    assert field.compare(s, "a", "b", "autoattack")["word"] == "equal"
+
+
+def test_collapse_counts_are_compared_with_fishers_exact_test():
+    import pandas as pd
+
+    from asgt_lib.judgement import field
+
+    s = pd.DataFrame({"model": ["asgt-k0.3"] * 5 + ["at-fgsm"] * 5, "seed": list(range(5)) * 2,
+                      "collapsed": [0.0] * 5 + [1.0] * 5})
+    row = field._collapse_row(s, "x", "asgt", "at-fgsm", "Q?")
+    assert row["answer"] == "YES" and row["difference"] == "0/5 vs 5/5" and "p = 0.0079" in row["sentence"]
+    s.loc[s.model == "asgt-k0.3", "collapsed"] = [1.0, 1.0, 1.0, 0.0, 0.0]
+    row = field._collapse_row(s, "x", "asgt", "at-fgsm", "Q?")
+    assert row["answer"] == "NOT DISTINGUISHABLE" and "3 of 5 seeds" in row["sentence"]
 
 
 def test_attack_plot_draws_categories_as_unjoined_points_with_no_empty_column():

@@ -34,6 +34,8 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from . import stats
+
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 INCONCLUSIVE = "inconclusive"   # only under INTERVAL_PRESETS: the 95% interval contains the paper's bound
@@ -213,18 +215,27 @@ def _data_label(curves: pd.DataFrame, dataset: str) -> str:
 # --------------------------------------------------------------------------- intervals
 @dataclass(frozen=True)
 class Interval:
-    """A difference in percentage points with its 95% interval, and what the interval covers."""
+    """A difference in percentage points with its 95% interval (clipped to [−100, 100]), and what the interval
+    covers; ``values``: the paired differences per seed."""
 
     mean: float
     low: float
     high: float
     seeds: int
     kind: str     # "seeds" (paired over seeds, Student's t) or "test images" (one seed, binomial)
+    values: tuple[float, ...] = ()
 
     def text(self) -> str:
+        """``mean [low, high]``; below three seeds the seeds' range (stats.MIN_SEEDS_FOR_T), which is what a reader
+        can take from two numbers."""
+        if self.kind == "seeds" and self.seeds < stats.MIN_SEEDS_FOR_T:
+            return f"{self.mean:+.2f} (range {min(self.values):+.2f} to {max(self.values):+.2f})"
         return f"{self.mean:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
 
     def basis(self) -> str:
+        if self.kind == "seeds" and self.seeds < stats.MIN_SEEDS_FOR_T:
+            return (f"{self.seeds} seeds, paired: their range is shown; the verdict uses the 95% t interval "
+                    f"[{self.low:+.2f}, {self.high:+.2f}]")
         return (f"95% interval over {self.seeds} seeds, paired" if self.kind == "seeds" else
                 "95% interval over test images (1 seed: the seed-to-seed spread is unknown)")
 
@@ -233,20 +244,17 @@ def paired_interval(a: pd.DataFrame, b: pd.DataFrame) -> Interval:
     """The 95% interval of mean(a − b) in points, ``a`` and ``b`` holding ``seed``, ``acc`` (%) and ``n`` (test
     images): Student's t over the seeds both have when there are two or more, else the binomial standard error
     of the two accuracies on their test images."""
-    from scipy import stats
+    from scipy.stats import norm
 
     joined = a.merge(b, on="seed", suffixes=("_a", "_b"))
     diff = joined["acc_a"] - joined["acc_b"]
-    n = len(diff)
-    if n >= 2:
-        half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / math.sqrt(n))
-        kind = "seeds"
-    else:
-        pa, pb = joined["acc_a"].iloc[0] / 100, joined["acc_b"].iloc[0] / 100
-        se = 100 * math.sqrt(pa * (1 - pa) / joined["n_a"].iloc[0] + pb * (1 - pb) / joined["n_b"].iloc[0])
-        half, kind = float(stats.norm.ppf(0.975) * se), "test images"
-    mean = float(diff.mean())
-    return Interval(mean, mean - half, mean + half, n, kind)
+    if len(diff) >= 2:
+        d = stats.difference(diff.to_numpy(dtype=float))
+        return Interval(d.mean, d.low, d.high, d.seeds, "seeds", d.values)
+    pa, pb = joined["acc_a"].iloc[0] / 100, joined["acc_b"].iloc[0] / 100
+    se = 100 * math.sqrt(pa * (1 - pa) / joined["n_a"].iloc[0] + pb * (1 - pb) / joined["n_b"].iloc[0])
+    half, mean = float(norm.ppf(0.975) * se), float(diff.mean())
+    return Interval(mean, max(-100.0, mean - half), min(100.0, mean + half), 1, "test images", (mean,))
 
 
 def _per_seed(table: pd.DataFrame, dataset: str, name: str, attack: str, eps: float | None) -> pd.DataFrame:
@@ -304,7 +312,10 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
         elif not _clears(claim, gain.high, tolerance):
             verdict, rule = NOT_REPRODUCED, f"its high end {gain.high:+.2f} falls short of {bound}"
         else:
-            verdict, rule = INCONCLUSIVE, f"it contains {bound}"
+            bound_value = claim.value if claim.bound == "more-than" else claim.value - tolerance
+            to_decide = (stats.seeds_note(gain.values, bound_value) if gain.kind == "seeds" else
+                         "one seed: the spread over seeds, and so the seeds needed, is unknown")
+            verdict, rule = INCONCLUSIVE, f"it contains {bound}; {to_decide}"
         row.update(measured=f"{gain.text()} points", measured_value=gain.mean, seeds=gain.seeds,
                    verdict=verdict, reason=f"{gain.basis()}: {rule}")
         return row
@@ -323,7 +334,7 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
         return row
 
     if intervals:  # highest, by intervals: ahead of every rival on every attack, each lead's interval above 0
-        top, behind, notes, seeds = [], [], [], 0
+        top, behind, notes, seeds, open_ = [], [], [], 0, []
         for attack in claim.attacks:
             own = _per_seed(table, claim.dataset, claim.method, attack, None)
             leads = {rival: paired_interval(own, _per_seed(table, claim.dataset, rival, attack, None))
@@ -334,6 +345,10 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
                 top.append(attack)
             if min(lead.high for lead in leads.values()) < 0:  # a rival is ahead, by an interval above 0
                 behind.append(attack)
+            elif leads[closest].low <= 0:
+                lead = leads[closest]
+                open_.append(f"{ATTACK_NAMES[attack]}: " + (stats.seeds_note(lead.values) if lead.kind == "seeds" else
+                                                            "one seed: the seeds needed are unknown"))
             notes.append(f"{ATTACK_NAMES[attack]}: lead over {closest} {leads[closest].text()}")
         basis = next(iter(leads.values())).basis()
         verdict = (REPRODUCED if len(top) == len(claim.attacks) else NOT_REPRODUCED if behind else INCONCLUSIVE)
@@ -341,7 +356,8 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
                             + (f" ({', '.join(ATTACK_NAMES[a] for a in top)})" if top else ""),
                    measured_value=float(len(top)), paper_value=float(len(claim.attacks)), seeds=seeds,
                    verdict=verdict, reason=f"{basis}; the smallest lead per attack: " + "; ".join(notes)
-                   + (f"; clearly behind a rival on {', '.join(ATTACK_NAMES[a] for a in behind)}" if behind else ""))
+                   + (f"; clearly behind a rival on {', '.join(ATTACK_NAMES[a] for a in behind)}" if behind else "")
+                   + (f"; to decide it: {'; '.join(open_)}" if verdict == INCONCLUSIVE else ""))
         return row
 
     # highest: robustness = mean accuracy over ε > 0, per attack

@@ -15,23 +15,28 @@ run                 inner attack         loss
 ``pgd-at``          PGD                  CE(X')   (Madry et al. 2018, as published)
 ==================  ===================  ===============================================
 
-Everything here reads finished runs (robustness tables) and the audit (AutoAttack at the standard budget), so the
-page and the closing notes show the same numbers.
+Everything here reads finished runs (robustness tables) and the audit (AutoAttack at each audited budget, the
+collapse rule), so the page, the index and the closing notes show the same numbers. Intervals, ranges and the
+seeds that would decide an open question follow :mod:`asgt_lib.judgement.stats`.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..core.config import ADVERSARIAL_METHODS
+from . import stats
 from .audit import Audit
+from .claims import CLAIMS, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, TOLERANCE
 from .sanity import STANDARD_EPS
 
 #: The budget of the paper's PGD claims (MNIST: Sec. 4.3 and the abstract; CIFAR-10: Fig. 3 and 5).
 PAPER_PGD_EPS = {"mnist": 0.2, "cifar10": 0.02}
+#: The AutoAttack budget the field's answers read: MNIST 0.2, since at the standard 0.3 every FGSM-based model sits
+#: at 0-12% and the column cannot separate them; CIFAR-10 the standard 8/255.
+ANSWER_AA_EPS = {"mnist": 0.2, "cifar10": STANDARD_EPS["cifar10"]}
 #: Run names of the field, in the order the tables show them (masking runs carry their k in the name).
 FIELD_ORDER = ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code", "asgt-rs-lam0", "asgt-rs", "fgsm-rs", "pgd-at")
 
@@ -60,90 +65,99 @@ def _order(names) -> list[str]:
     return sorted(names, key=lambda n: (rank.get(_family(n), len(rank)), n))
 
 
-def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean over seeds and its Student-t interval (NaN bounds for one seed)."""
-    v = np.asarray([x for x in values if not math.isnan(x)], dtype=float)
-    if len(v) == 0:
-        return math.nan, math.nan, math.nan
-    if len(v) < 2 or v.std() == 0:
-        return float(v.mean()), (math.nan if len(v) < 2 else float(v.mean())), \
-            (math.nan if len(v) < 2 else float(v.mean()))
-    lo, hi = stats.t.interval(level, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
-    return float(v.mean()), float(lo), float(hi)
+def eps_text(eps: float) -> str:
+    """0.3 -> "0.3"; 8/255 -> "8/255"."""
+    return "8/255" if abs(eps - 8 / 255) < 1e-6 else f"{eps:g}"
 
 
-def _fmt(m: tuple[float, float, float]) -> str:
-    mean, lo, hi = m
-    if math.isnan(mean):
-        return "–"
-    return f"{mean:.1f}" if math.isnan(lo) else f"{mean:.1f} [{lo:.1f}, {hi:.1f}]"
+def _autoattack(verdicts: pd.DataFrame, eps: float) -> pd.DataFrame:
+    return verdicts[(verdicts["ε"] - round(eps, 4)).abs() < 1e-9]  # verdicts() rounds ε to 4 decimals
 
 
 def per_seed(table: pd.DataFrame, result: Audit, dataset: str) -> pd.DataFrame:
     """One row per run and seed: clean, PGD at the paper's ε (the run's own PGD-10, full test subset of the
-    preset), AutoAttack and the per-example worst case at the standard budget (audit points), all in %."""
+    preset), AutoAttack at every audited budget (``aa@<ε>``) and the per-example worst case at the standard
+    budget (audit points), all in %; and whether the run collapsed (NaN where it is not judged)."""
     t = table[table.dataset == dataset]
     eps = PAPER_PGD_EPS[dataset]
     v = result.verdicts(dataset)
-    v = v[(v["ε"] - round(STANDARD_EPS[dataset], 4)).abs() < 1e-9]  # verdicts() rounds ε to 4 decimals
+    budgets = result.settings.budgets(dataset)
+    flags = result.overfitting_flags(dataset)
     rows = []
     for (name, seed), g in t.groupby(["name", "seed"]):
         clean = g[(g.eps == 0) & (g.attack == "pgd")].accuracy
         pgd = g[(g.attack == "pgd") & ((g.eps - eps).abs() < 1e-9)].accuracy
-        a = v[(v.model == name) & (v.seed == seed)]
-        rows.append({"dataset": dataset, "model": name, "method": g.method.iloc[0], "seed": int(seed),
-                     "clean": 100 * float(clean.iloc[0]) if len(clean) else math.nan,
-                     "pgd": 100 * float(pgd.iloc[0]) if len(pgd) else math.nan,
-                     "autoattack": float(a["AutoAttack (%)"].iloc[0]) if len(a) else math.nan,
-                     "worst": float(a["worst case (%)"].iloc[0]) if len(a) else math.nan})
-    return pd.DataFrame(rows)
+        row = {"dataset": dataset, "model": name, "method": g.method.iloc[0], "seed": int(seed),
+               "clean": 100 * float(clean.iloc[0]) if len(clean) else math.nan,
+               "pgd": 100 * float(pgd.iloc[0]) if len(pgd) else math.nan}
+        for budget in budgets:
+            a = _autoattack(v, budget)
+            a = a[(a.model == name) & (a.seed == seed)]
+            row[f"aa@{budget:g}"] = float(a["AutoAttack (%)"].iloc[0]) if len(a) else math.nan
+            if budget == budgets[0]:
+                row["worst"] = float(a["worst case (%)"].iloc[0]) if len(a) else math.nan
+        f = flags[(flags.model == name) & (flags.seed == seed)] if len(flags) else flags
+        row["collapsed"] = (float(f["catastrophic overfitting"].iloc[0] == "FLAG")
+                            if len(f) and g.method.iloc[0] in ADVERSARIAL_METHODS else math.nan)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["autoattack"] = out[f"aa@{budgets[0]:g}"] if len(out) else []
+    return out
+
+
+def collapse_count(s: pd.DataFrame, name: str) -> tuple[int, int]:
+    """(seeds that collapsed, seeds judged) of run ``name`` in :func:`per_seed`'s table."""
+    c = s.loc[s.model == name, "collapsed"].dropna()
+    return int(c.sum()), len(c)
+
+
+def collapse_text(k: int, n: int) -> str:
+    return f"{k} of {n} seeds" if n else "not judged"
 
 
 def field_table(table: pd.DataFrame, result: Audit, dataset: str) -> pd.DataFrame:
-    """Per run: seeds, clean, PGD at the paper's ε, AutoAttack and worst case at the standard budget (mean
-    [95% t-interval] over seeds, %), and the catastrophic-overfitting flag of the audit."""
+    """Per run: seeds, clean, PGD at the paper's ε, AutoAttack at every audited budget and worst case at the
+    standard budget (mean [95% t-interval] over seeds, clipped to [0, 100]; the range below three seeds; %), and
+    how many seeds collapsed (catastrophic overfitting, the audit's rule)."""
     s = per_seed(table, result, dataset)
-    flags = result.overfitting_flags(dataset)
-    eps = PAPER_PGD_EPS[dataset]
-    std = "0.3" if dataset == "mnist" else "8/255"
+    budgets = result.settings.budgets(dataset)
+    std = eps_text(budgets[0])
     rows = []
     for name in _order(s.model.unique()):
         g = s[s.model == name]
-        f = flags[flags.model == name] if len(flags) else flags
-        co = (f["catastrophic overfitting"] == "FLAG").sum() if len(f) else 0
-        rows.append({"model": name, "seeds": len(g), "clean (%)": _fmt(mean_interval(g.clean)),
-                     f"PGD-10 ε={eps:g} (%)": _fmt(mean_interval(g.pgd)),
-                     f"AutoAttack ε={std} (%)": _fmt(mean_interval(g.autoattack)),
-                     f"worst case ε={std} (%)": _fmt(mean_interval(g.worst)),
-                     "catastrophic overfitting": f"{co}/{len(f)} seeds" if len(f) else "not monitored"})
+        row = {"model": name, "seeds": len(g), "clean (%)": stats.estimate(g.clean).text(),
+               f"PGD-10 ε={PAPER_PGD_EPS[dataset]:g} (%)": stats.estimate(g.pgd).text()}
+        for budget in sorted(budgets):
+            values = g[f"aa@{budget:g}"]
+            audited = int(values.notna().sum())
+            text = stats.estimate(values).text()
+            row[f"AutoAttack ε={eps_text(budget)} (%)"] = (
+                text if audited == len(g) or not audited else f"{text} ({audited} of {len(g)} seeds audited)")
+        row[f"worst case ε={std} (%)"] = stats.estimate(g.worst).text()
+        row["catastrophic overfitting"] = collapse_text(*collapse_count(s, name))
+        rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
 
 def published_table(dataset: str) -> pd.DataFrame:
     p = pd.DataFrame([r for r in PUBLISHED if r["dataset"] == dataset])
-    p["ε"] = p.eps.map(lambda e: "0.3" if abs(e - 0.3) < 1e-9 else "8/255")
+    p["ε"] = p.eps.map(eps_text)
     return p[["defence", "ε", "AutoAttack (%)", "source"]].set_index("defence")
 
 
 def compare(s: pd.DataFrame, a: str, b: str, metric: str) -> dict:
-    """a − b on ``metric`` over the seeds both have: mean difference, its paired t-interval (seeds ≥ 2), and a
-    verdict word: ``higher`` / ``lower`` only when the interval excludes 0, ``level`` when it contains 0,
-    ``one seed`` when there is no interval, ``missing`` when a run is absent."""
-    x, y = (s[s.model == n].set_index("seed")[metric] for n in (a, b))
+    """a − b on ``metric`` over the seeds both have: the paired difference (:func:`stats.difference`), its values,
+    and a verdict word: ``higher`` / ``lower`` only when the 95% interval excludes 0, ``level`` when it contains 0,
+    ``one seed`` when there is no interval, ``missing`` when a run is absent or no seed has both numbers."""
+    x, y = (s[s.model == n].set_index("seed")[metric].dropna() for n in (a, b))
     seeds = sorted(set(x.index) & set(y.index))
     if not seeds:
-        return {"diff": math.nan, "lo": math.nan, "hi": math.nan, "word": "missing", "seeds": 0}
-    d = (x.loc[seeds] - y.loc[seeds]).to_numpy(dtype=float)
-    mean, lo, hi = mean_interval(d)
-    if len(d) < 2:
-        word = "one seed"
-    elif lo > 0:
-        word = "higher"
-    elif hi < 0:
-        word = "lower"
-    else:
-        word = "level"
-    return {"diff": mean, "lo": lo, "hi": hi, "word": word, "seeds": len(d)}
+        return {"diff": math.nan, "lo": math.nan, "hi": math.nan, "word": "missing", "seeds": 0, "values": ()}
+    d = stats.difference((x.loc[seeds] - y.loc[seeds]).to_numpy(dtype=float))
+    word = ("one seed" if d.seeds < 2 else "equal" if d.mean == 0 and d.sd == 0 else "higher" if d.low > 0
+            else "lower" if d.high < 0 else "level")
+    return {"diff": d.mean, "lo": d.low, "hi": d.high, "word": word, "seeds": d.seeds, "values": d.values,
+            "estimate": d}
 
 
 def _name(s: pd.DataFrame, family: str) -> str | None:
@@ -151,46 +165,144 @@ def _name(s: pd.DataFrame, family: str) -> str | None:
     return names[0] if names else None
 
 
-def _sentence(s: pd.DataFrame, a: str, b: str, metric: str, what: str) -> str:
+#: The answer words of a paired comparison (question asked as "is a higher than b?").
+ANSWERS = {"higher": "YES", "lower": "NO, it is lower", "level": "NOT DISTINGUISHABLE", "one seed": "NOT ESTABLISHED",
+           "equal": "NO, equal on every seed"}
+
+
+def _row(s: pd.DataFrame, key: str, a: str, b: str, metric: str, question: str) -> dict:
+    """One answer: ``a`` − ``b`` on ``metric``, paired by seed."""
     na, nb = _name(s, a), _name(s, b)
+    row = {"key": key, "question": question, "compared": f"{na or a} − {nb or b}", "difference": "–",
+           "interval": "–", "seeds": 0, "answer": "NOT COMPUTED", "to decide": "", "sentence": ""}
     if na is None or nb is None:
-        return f"{what}: not computed (run {a if na is None else b} missing)."
+        row["sentence"] = f"{question}: not computed (run {a if na is None else b} missing)."
+        return row
     c = compare(s, na, nb, metric)
     if c["word"] == "missing":
-        return f"{what}: no seed in common."
-    diff = f"{c['diff']:+.1f} points"
-    if c["word"] == "one seed":
-        return (f"{what}: {na} − {nb} = {diff} on one seed; with no interval over seeds this is NOT "
-                f"ESTABLISHED.")
-    interval = f"[{c['lo']:+.1f}, {c['hi']:+.1f}]"
-    verdict = {"higher": "YES", "lower": "NO, it is lower", "level": "NOT DISTINGUISHABLE"}[c["word"]]
-    return f"{what}: {verdict} ({na} − {nb} = {diff}, 95% interval {interval} over {c['seeds']} seeds)."
+        row.update(sentence=f"{question}: no seed has both numbers.")
+        return row
+    d: stats.Estimate = c["estimate"]
+    answer = ANSWERS[c["word"]]
+    open_ = c["word"] in ("level", "one seed")
+    row.update(difference=f"{d.mean:+.1f}", interval=d.interval_text(), seeds=d.seeds, answer=answer,
+               **{"to decide": stats.seeds_note(d.values) if open_ else ""})
+    detail = (f"{na} − {nb} = {d.mean:+.1f} points on one seed" if d.seeds < 2 else
+              f"{na} − {nb} = {d.mean:+.1f} points, {'range' if d.shows_range else '95% interval'} "
+              f"{d.interval_text().removeprefix('range ')} over {d.seeds} seeds")
+    row["sentence"] = f"{question}: {answer} ({detail}" + (f"; {row['to decide']}" if open_ else "") + ")."
+    return row
+
+
+def _collapse_row(s: pd.DataFrame, key: str, a: str, b: str, question: str) -> dict:
+    """Does ``a`` collapse less often than ``b``? Counts of collapsed seeds, Fisher's exact test."""
+    na, nb = _name(s, a), _name(s, b)
+    row = {"key": key, "question": question, "compared": f"{na or a} vs {nb or b}", "difference": "–",
+           "interval": "–", "seeds": 0, "answer": "NOT COMPUTED", "to decide": "", "sentence": ""}
+    if na is None or nb is None:
+        row["sentence"] = f"{question}: not computed (run {a if na is None else b} missing)."
+        return row
+    (ka, n_a), (kb, n_b) = collapse_count(s, na), collapse_count(s, nb)
+    if not n_a or not n_b:
+        row["sentence"] = f"{question}: not judged (no training monitor)."
+        return row
+    p = stats.fisher(ka, n_a, kb, n_b)
+    answer = ("NOT DISTINGUISHABLE" if p >= 0.05 else "YES" if ka / n_a < kb / n_b else "NO, it collapses more often")
+    row.update(difference=f"{ka}/{n_a} vs {kb}/{n_b}", interval=f"Fisher p = {p:.2g}", seeds=min(n_a, n_b),
+               answer=answer, **{"to decide": "" if p < 0.05 else "a count difference needs more seeds (exact test)"})
+    row["sentence"] = (f"{question}: {answer} ({na} collapsed on {collapse_text(ka, n_a)}, {nb} on "
+                       f"{collapse_text(kb, n_b)}; Fisher's exact test p = {p:.2g}).")
+    return row
+
+
+def answer_rows(table: pd.DataFrame, result: Audit, dataset: str) -> pd.DataFrame:
+    """The field's questions for ``dataset``, one row each, from the numbers: question, the runs compared, the
+    difference with its interval (or range, below three seeds), seeds, the answer, and for an open question the
+    seeds that would decide it. Does ASGT beat AT-FGSM under the paper's PGD, does it beat the random-start runs
+    under AutoAttack, does the saliency term add anything once the random start is there, does ASGT's gain over ST
+    survive AutoAttack, and does ASGT collapse less often than AT-FGSM?"""
+    s = per_seed(table, result, dataset)
+    eps, aa = PAPER_PGD_EPS[dataset], ANSWER_AA_EPS[dataset]
+    metric, at = f"aa@{aa:g}", f"AutoAttack at ε = {eps_text(aa)}"
+    rows = [
+        _row(s, "saliency_term_fgsm", "asgt", "at-fgsm", "pgd",
+             f"Does ASGT beat AT-FGSM under the paper's PGD-10 at ε = {eps:g}?"),
+        _collapse_row(s, "collapse_asgt_vs_at", "asgt", "at-fgsm",
+                      "Does ASGT collapse (catastrophic overfitting) on fewer seeds than AT-FGSM?"),
+        _row(s, "asgt_vs_asgt_rs", "asgt", "asgt-rs", metric,
+             f"Does ASGT beat ASGT-RS under {at} (is the plain FGSM start better)?"),
+        _row(s, "asgt_vs_fgsm_rs", "asgt", "fgsm-rs", metric, f"Does ASGT beat FGSM-RS under {at}?"),
+        _row(s, "saliency_term_rs", "asgt-rs", "asgt-rs-lam0", metric,
+             f"Does the saliency term add robustness once the random start is there (ASGT-RS against the same loss "
+             f"with λ = 0, {at})?"),
+        _row(s, "asgt_survives_autoattack", "asgt", "st", metric, f"Does ASGT's gain over ST survive {at}?"),
+    ]
+    return pd.DataFrame(rows)
 
 
 def answers(table: pd.DataFrame, result: Audit, dataset: str) -> dict[str, str]:
-    """The page's sentences for ``dataset`` (plain text: ``glue:text`` shows no markup), each from the numbers: does ASGT beat ``asgt-rs`` and ``fgsm-rs``,
-    does the saliency term add anything once the random start is there, and does ASGT's robustness survive
-    AutoAttack."""
-    s = per_seed(table, result, dataset)
-    eps = PAPER_PGD_EPS[dataset]
-    out = {
-        "asgt_vs_asgt_rs": _sentence(s, "asgt", "asgt-rs", "autoattack",
-                                     "Does ASGT beat ASGT-RS under AutoAttack (is the plain FGSM start better?)"),
-        "asgt_vs_fgsm_rs": _sentence(s, "asgt", "fgsm-rs", "autoattack", "Does ASGT beat FGSM-RS under AutoAttack"),
-        "saliency_term_rs": _sentence(s, "asgt-rs", "asgt-rs-lam0", "autoattack",
-                                      "Does the saliency term add robustness once the random start is there "
-                                      "(ASGT-RS vs. the same loss with λ = 0)"),
-        "saliency_term_fgsm": _sentence(s, "asgt", "at-fgsm", "pgd",
-                                        f"Does ASGT beat AT-FGSM under the paper's PGD-10 at ε = {eps:g}"),
-    }
-    asgt, st = _name(s, "asgt"), _name(s, "st")
-    if asgt and st:
-        a, b = mean_interval(s[s.model == asgt].autoattack)[0], mean_interval(s[s.model == st].autoattack)[0]
-        p = mean_interval(s[s.model == asgt].pgd)[0]
-        survives = _sentence(s, "asgt", "st", "autoattack", "Does ASGT's gain over ST survive AutoAttack")
-        out["asgt_survives_autoattack"] = (f"{survives} ASGT keeps {a:.1f}% under AutoAttack at the standard "
-                                           f"budget (ST {b:.1f}%), against {p:.1f}% under the paper's PGD-10 at "
-                                           f"ε = {eps:g}.")
+    """The answers of :func:`answer_rows` as plain sentences (``glue:text`` shows no markup), by key."""
+    return dict(zip(*answer_rows(table, result, dataset)[["key", "sentence"]].to_numpy().T))
+
+
+# --------------------------------------------------------------------------- the claims' training budget (issue 21)
+#: The paper's headline gains of ASGT over ST under PGD-10 at the claims' ε (Abstract), by dataset.
+HEADLINE = {c.dataset: c for c in CLAIMS if c.key in ("headline_mnist", "headline_cifar")}
+
+
+def budget_suffix(dataset: str) -> str:
+    """The run-name suffix of the runs trained at the claims' budget: ``-eps0.2`` (MNIST), ``-eps0.02``."""
+    return f"-eps{PAPER_PGD_EPS[dataset]:g}"
+
+
+def _gain_row(s: pd.DataFrame, key: str, a: str, b: str, metric: str, question: str, claim) -> dict:
+    """``a`` − ``b`` on ``metric`` against a gain claim of the paper: reproduced when the whole interval clears its
+    bound, not reproduced when it falls short, inconclusive when it contains it (as the claims page judges)."""
+    from .claims import _clears
+
+    row = {"key": key, "question": question, "compared": f"{a} − {b}", "difference": "–", "interval": "–",
+           "seeds": 0, "answer": "NOT COMPUTED", "to decide": "", "sentence": ""}
+    c = compare(s, a, b, metric)
+    if c["word"] == "missing":
+        row["sentence"] = f"{question}: not computed (run {a} or {b} missing)."
+        return row
+    d: stats.Estimate = c["estimate"]
+    bound = claim.value if claim.bound == "more-than" else claim.value - TOLERANCE
+    if d.seeds < 2:
+        answer = INCONCLUSIVE
+    elif _clears(claim, d.low, TOLERANCE):
+        answer = REPRODUCED
+    elif not _clears(claim, d.high, TOLERANCE):
+        answer = NOT_REPRODUCED
     else:
-        out["asgt_survives_autoattack"] = "Does ASGT's robustness survive AutoAttack: not computed (run missing)."
-    return out
+        answer = INCONCLUSIVE
+    note = stats.seeds_note(d.values, bound) if answer == INCONCLUSIVE else ""
+    row.update(difference=f"{d.mean:+.1f}", interval=d.interval_text(), seeds=d.seeds, answer=answer.upper(),
+               **{"to decide": note})
+    spread = ("on one seed" if d.seeds < 2 else f"{'range' if d.shows_range else '95% interval'} "
+              f"{d.interval_text().removeprefix('range ')} over {d.seeds} seeds")
+    row["sentence"] = (f"{question}: {answer.upper()} ({a} − {b} = {d.mean:+.1f} points, {spread}; the paper "
+                       f"{claim.paper_text}" + (f"; {note}" if note else "") + ").")
+    return row
+
+
+def budget_rows(table: pd.DataFrame, result: Audit, dataset: str) -> pd.DataFrame:
+    """The questions of the runs trained at the claims' budget (ε_train = MNIST 0.2, CIFAR-10 0.02; issue 21),
+    paired by seed: does AT-FGSM still collapse there, does ASGT's gain over ST reach the paper's headline gain
+    under PGD-10 at that ε and survive AutoAttack at it, and does ASGT beat AT-FGSM there?"""
+    s = per_seed(table, result, dataset)
+    eps, suffix = PAPER_PGD_EPS[dataset], budget_suffix(dataset)
+    at, asgt, st = f"at-fgsm{suffix}", f"asgt{suffix}", _name(s, "st") or "st"
+    rows = [
+        _collapse_row(s, "budget_at_collapse", f"at-fgsm{suffix}", "at-fgsm",
+                      f"Does AT-FGSM collapse on fewer seeds when trained at ε_train = {eps:g} than at the standard "
+                      f"budget?"),
+        _gain_row(s, "budget_headline", asgt, st, "pgd",
+                  f"Does ASGT trained at ε_train = {eps:g} reach the paper's gain over ST under PGD-10 at "
+                  f"ε = {eps:g}?", HEADLINE[dataset]),
+        _row(s, "budget_autoattack", asgt, st, f"aa@{eps:g}",
+             f"Does that gain survive AutoAttack at ε = {eps:g}?"),
+        _row(s, "budget_saliency_term", asgt, at,
+             "pgd", f"Does ASGT beat AT-FGSM when both train at ε_train = {eps:g} (PGD-10 at ε = {eps:g})?"),
+    ]
+    return pd.DataFrame(rows)
