@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "(default 2)")
     _common(audit)
 
+    export = sub.add_parser("export", help="every finished run of a preset as two tidy CSV tables "
+                                           "(<results>/<preset>/export-robustness.csv, export-audit.csv)")
+    _common(export)
+
     book = sub.add_parser("book", help="run the batch of a preset (cached), then build the Jupyter Book (_build/html)")
     book.add_argument("--jobs", type=positive_int, default=1, help="runs executed in parallel (default 1)")
     book.add_argument("--notebooks-dir", type=Path, default=None,
@@ -181,6 +185,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .judgement.audit import audit
+    from .pipeline.experiment import default_results_dir
+    from .report.export import export
+
+    results = Path(args.results_dir or default_results_dir())
+    try:
+        result = audit(results, args.preset, args.data_dir, args.device, args.params_dir, progress=not args.quiet)
+    except FileNotFoundError as exc:
+        raise C.ConfigError(str(exc)) from None
+    for kind, path in export(results, args.preset, result).items():
+        rows = sum(1 for _ in path.open()) - 1
+        print(f"asgt export [{args.preset}]: {kind}: {rows} rows -> {path}")
+    return 0
+
+
 def cmd_book(args: argparse.Namespace) -> int:
     from .report.book import build
 
@@ -196,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "data_dir", None) is None and hasattr(args, "data_dir"):
         args.data_dir = default_data_dir()
     try:
-        return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch, "audit": cmd_audit,
+        return {"run": cmd_run, "params": cmd_params, "batch": cmd_batch, "audit": cmd_audit, "export": cmd_export,
                 "book": cmd_book}[args.command](args)
     except (C.ConfigError, DataNotFoundError, ValueError, FloatingPointError) as exc:
         print(f"asgt: error: {exc}", file=sys.stderr)

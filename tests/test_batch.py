@@ -220,6 +220,7 @@ def test_book_builds_from_the_finished_runs_rather_than_start_hours_of_work_with
     started, audited, built = [], [], []
     monkeypatch.setattr(batch, "run_batch", lambda **k: started.append(k) or 1)
     monkeypatch.setattr(audit, "audit", lambda *a, **k: audited.append(a))
+    monkeypatch.setattr("asgt_lib.report.export.export", lambda *a, **k: {})
     monkeypatch.setattr(book, "sync_run_notebooks", lambda *a, **k: None)
     monkeypatch.setattr(book, "_run_quietly", lambda cmd, *a, **k: built.append(cmd) or 0)
     assert book.build("reference", tmp_path / "results", tmp_path / "nb") == 0

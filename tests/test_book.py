@@ -312,6 +312,7 @@ def test_build_returns_jupyter_books_failure(monkeypatch, tmp_path):
     (tmp_path / "nb" / PRESET).mkdir(parents=True)
     source = book.stage_sources(tmp_path / "src")
     monkeypatch.setattr("asgt_lib.judgement.audit.audit", lambda *a, **k: None)  # no runs to audit here
+    monkeypatch.setattr("asgt_lib.report.export.export", lambda *a, **k: {})
     monkeypatch.setattr(book, "jupyter_book_command",
                         lambda *a, **k: [sys.executable, "-c", "raise SystemExit(3)"])
     assert book.build(PRESET, results=tmp_path, notebooks=tmp_path / "nb", source=source, batch=False) == 3

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from asgt_lib.pipeline import batch, experiment
 from asgt_lib.judgement import audit
+from asgt_lib.report import export
 from asgt_lib.core import config as C
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +67,12 @@ def test_the_check_catches_a_changed_numerics_version_or_parameter(tmp_path, dat
     run_file = params / "mnist" / "st.yaml"
     run_file.write_text(run_file.read_text() + "pgd_step_factor: 2.0\n")
     assert len(batch.stale_runs("smoke", data_dir, tmp_path / "results", params)) == 1
+
+
+def test_the_committed_export_is_the_export_of_the_committed_runs(data_dir):
+    result = audit.audit(COMMITTED, PRESET, data_dir, progress=False, jobs=1)
+    for kind, frame in export.tables(COMMITTED, PRESET, result).items():
+        path = COMMITTED / PRESET / export.FILES[kind]
+        assert path.is_file(), f"{path} is not committed: run `asgt export --preset {PRESET}` (or make book)"
+        assert path.read_text() == export.csv_text(frame), (f"{path} no longer matches the committed runs: run "
+                                                            f"`asgt export --preset {PRESET}` (or make book)")

@@ -192,10 +192,13 @@ def build(
                 return status
     try:
         from ..judgement.audit import DEFAULT_JOBS, audit
+        from .export import export
 
         # the sanity and faithfulness pages read these caches; computing them here shows progress
         print(f"asgt book [{name}] 2/4: the audit of every run (asgt audit)", flush=True)
-        audit(results, name, data_dir, device, params_dir, progress=True, jobs=audit_jobs or DEFAULT_JOBS)
+        result = audit(results, name, data_dir, device, params_dir, progress=True, jobs=audit_jobs or DEFAULT_JOBS)
+        written = export(results, name, result)
+        print(f"asgt book [{name}] 2/4: the tidy tables: {', '.join(str(p) for p in written.values())}", flush=True)
     except (FileNotFoundError, ValueError) as exc:
         print(f"asgt book: the audit of preset {name} failed ({exc}); the book was not built", file=sys.stderr)
         return 2
