@@ -235,3 +235,18 @@ def test_parallel_kernels_get_sockets_of_their_own():
 
     a, b = LocalKernelManager(kernel_name="python3"), LocalKernelManager(kernel_name="python3")
     assert a.transport == b.transport == "ipc" and a.ip != b.ip
+
+
+def test_the_run_notebook_declares_every_parameter_the_batch_passes():
+    """papermill warns "Passed unknown parameter" for every key that the parameters cell does not declare: the
+    batch passes a run file's keys (any RunConfig field), seed, preset and the folders."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(batch.RUN_NOTEBOOK, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    declared = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets}
+    job = batch.plan("smoke", ["mnist"], ["sgt-official"])[0]
+    passed = set(batch.notebook_parameters(job, Path("data"), Path("results"), None))
+    assert passed <= declared and set(C.FIELD_NAMES) <= declared, sorted((passed | set(C.FIELD_NAMES)) - declared)

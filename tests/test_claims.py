@@ -328,17 +328,20 @@ def test_interval_judgement_needs_the_per_seed_table():
 def test_findings_tally_the_verdicts_they_summarise():
     table = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, names=("st", "sgt-k0.3", "sgt-k0.5"))
     found = claims.findings(claims.evaluate(table))
-    assert found["sgt"].startswith("Under the preset smoke, 1 of the 2 claimed gains of SGT over ST that could be "
-                                   "judged hold (1 more could not be judged): ")
-    assert "MNIST, PGD ε=0.25: SGT (k=0.3) gains 20 points over ST: measured +16.00 points, reproduced" in found["sgt"]
-    assert "MI-FGSM ε=0.25: SGT (k=0.3) gains 30 points over ST: measured +0.00 points, not reproduced" in found["sgt"]
-    assert "0 of the 0 claims that ASGT is the most robust that could be judged hold (4 more" in found["asgt"]
+    assert found["sgt"] == ("Of the 2 claimed gains of SGT over ST judged under the preset smoke, 1 hold "
+                            "(mnist_pgd_sgt_gain), 1 is not reproduced; 1 more could not be judged.")
+    assert found["asgt"].startswith("Of the 0 claims that ASGT is the most robust judged under the preset smoke, 0 "
+                                    "hold, 0 are not reproduced; 4 more")
 
 
 def test_findings_count_the_inconclusive_claims_apart():
     table = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.26}, preset="reference", n=100,
                        names=("st", "sgt-k0.3", "sgt-k0.5"))
     found = claims.findings(claims.evaluate(table))
-    assert found["sgt"].startswith("Under the preset reference, 0 of the 2 claimed gains of SGT over ST that could "
-                                   "be judged hold and 1 is inconclusive (1 more could not be judged): ")
-    assert "measured +16.00 [+5.58, +26.42] points, inconclusive" in found["sgt"]
+    assert found["sgt"] == ("Of the 2 claimed gains of SGT over ST judged under the preset reference, 0 hold, 1 is "
+                            "not reproduced, 1 is inconclusive (mnist_pgd_sgt_gain); 1 more could not be judged.")
+    verdicts = claims.evaluate(table).set_index("key")
+    assert verdicts.loc["mnist_pgd_sgt_gain", "measured"] == "+16.00 [+5.58, +26.42] points"
+    assert "the seeds needed, is unknown" in verdicts.loc["mnist_pgd_sgt_gain", "reason"]  # one seed
+
+

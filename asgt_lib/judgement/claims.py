@@ -280,7 +280,8 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
     row: dict[str, Any] = {"key": claim.key, "where": claim.where, "claim": claim.statement, "kind": claim.kind,
                            "dataset": claim.dataset, "data": _data_label(curves, claim.dataset), "preset": preset,
                            "paper": claim.paper_text, "paper_value": claim.value, "measured": "–",
-                           "measured_value": math.nan, "seeds": 0, "verdict": NOT_EVALUATED, "reason": ""}
+                           "measured_value": math.nan, "low": math.nan, "high": math.nan, "seeds": 0,
+                           "verdict": NOT_EVALUATED, "reason": ""}
     names = [claim.method] + ([claim.baseline] if claim.baseline else []) + list(claim.rivals)
     why = _missing(curves, claim, names)
     if why:
@@ -316,7 +317,8 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
             to_decide = (stats.seeds_note(gain.values, bound_value) if gain.kind == "seeds" else
                          "one seed: the spread over seeds, and so the seeds needed, is unknown")
             verdict, rule = INCONCLUSIVE, f"it contains {bound}; {to_decide}"
-        row.update(measured=f"{gain.text()} points", measured_value=gain.mean, seeds=gain.seeds,
+        row.update(measured=f"{gain.text()} points", measured_value=gain.mean, low=gain.low, high=gain.high,
+                   seeds=gain.seeds,
                    verdict=verdict, reason=f"{gain.basis()}: {rule}")
         return row
 
@@ -384,23 +386,23 @@ def evaluate(table: pd.DataFrame, preset: str | None = None, claims: Sequence[Cl
 
 
 def findings(verdicts: pd.DataFrame) -> dict[str, str]:
-    """The answers the book's index opens with, in plain text, from :func:`evaluate`'s verdicts:
-    ``sgt`` (do SGT's claimed gains over ST hold?) and ``asgt`` (is ASGT the most robust, and do its headline
-    gains hold?). Each names the preset, the verdicts and the measured values behind them."""
+    """The short answers the book's index gives after its verdict table, in plain text, from :func:`evaluate`'s
+    verdicts: ``sgt`` (do SGT's claimed gains over ST hold?) and ``asgt`` (is ASGT the most robust, and do its
+    headline gains hold?). Each names the preset and counts the verdicts; the table above them has the numbers."""
     rows = {r.key: r for r in verdicts.itertuples()}
     preset = verdicts["preset"].iloc[0] if not verdicts.empty else "?"
 
-    def listed(keys: Sequence[str]) -> str:
-        return "; ".join(f"{rows[k].claim}: measured {rows[k].measured}, {rows[k].verdict}" for k in keys)
-
     def tally(keys: Sequence[str], what: str) -> str:
         judged = [k for k in keys if rows[k].verdict in JUDGED]
-        held = sum(rows[k].verdict == REPRODUCED for k in judged)
-        open_ = sum(rows[k].verdict == INCONCLUSIVE for k in judged)
+        by = {v: [k for k in judged if rows[k].verdict == v] for v in JUDGED}
         missing = len(keys) - len(judged)
-        return (f"Under the preset {preset}, {held} of the {len(judged)} {what} that could be judged hold"
-                + (f" and {open_} {'is' if open_ == 1 else 'are'} inconclusive" if open_ else "")
-                + (f" ({missing} more could not be judged)" if missing else "") + f": {listed(keys)}.")
+        parts = [f"{len(by[REPRODUCED])} hold" + (f" ({', '.join(by[REPRODUCED])})" if by[REPRODUCED] else ""),
+                 f"{len(by[NOT_REPRODUCED])} {'is' if len(by[NOT_REPRODUCED]) == 1 else 'are'} not reproduced"]
+        if by[INCONCLUSIVE]:
+            parts.append(f"{len(by[INCONCLUSIVE])} {'is' if len(by[INCONCLUSIVE]) == 1 else 'are'} inconclusive "
+                         f"({', '.join(by[INCONCLUSIVE])})")
+        return (f"Of the {len(judged)} {what} judged under the preset {preset}, " + ", ".join(parts)
+                + (f"; {missing} more could not be judged" if missing else "") + ".")
 
     sgt = [c.key for c in CLAIMS if c.kind == "gain" and c.method.startswith("sgt") and c.key in rows]
     asgt = [c.key for c in CLAIMS if c.method.startswith("asgt") and c.kind != "absolute" and c.key in rows]
@@ -531,6 +533,43 @@ def hyperparameters(runs: Sequence[Any]) -> pd.DataFrame:
             rows.append({"dataset": dataset, "parameter": key, "paper": shown, "used": u,
                          "matches": None if p is None else _matches(p, u, key)})
     return pd.DataFrame(rows)
+
+
+#: The methods of the paper's figures (Figs. 2-5), with the variant of its authors' probable code.
+GRID_METHODS = ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code")
+
+
+def is_grid_run(config: dict[str, Any]) -> bool:
+    """Whether a run (its resolved ``config.json``) belongs to the paper's grid, as Table 1 describes it: a method
+    of the figures with λ and ε_train as every run of that dataset has them (``params/datasets.yaml``), the
+    attack of the paper. The field's baselines and controls (FGSM-RS, PGD-AT, ASGT-RS, λ = 0, other ε_train) are
+    not, and the Table 1 page lists them apart."""
+    from ..core.config import default_params_dir, load_yaml
+
+    base = load_yaml(default_params_dir() / "datasets.yaml")[config["dataset"]]
+    return (config["method"] in GRID_METHODS and float(config.get("lam", base["lam"])) == float(base["lam"])
+            and abs(float(config.get("eps_train", base["eps_train"])) - float(base["eps_train"])) < 1e-9
+            and config.get("train_attack", base["train_attack"]) == base["train_attack"])
+
+
+def controls_table(runs: Sequence[Any]) -> pd.DataFrame:
+    """The runs outside the paper's grid (:func:`is_grid_run`), one row per run name: what differs from the grid
+    (method, λ, ε_train, inner attack) and how many seeds; what they answer is on the field page."""
+    from ..core.config import MASKING_METHODS, default_name
+
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in runs:
+        c = r.config
+        if is_grid_run(c):
+            continue
+        key = (c["dataset"], c["name"] or default_name(c["method"], c["k"]))
+        row = rows.setdefault(key, {"dataset": c["dataset"], "run": key[1], "method": c["method"],
+                                    "λ": _fmt([c["lam"]]) if c["method"] in MASKING_METHODS else "–",
+                                    "ε_train": _fmt([c["eps_train"]]), "inner attack": c["train_attack"],
+                                    "seeds": 0})
+        row["seeds"] += 1
+    return pd.DataFrame(list(rows.values()), columns=["dataset", "run", "method", "λ", "ε_train", "inner attack",
+                                                      "seeds"])
 
 
 def _matches(paper: Any, used: str, key: str) -> bool:

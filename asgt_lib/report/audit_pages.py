@@ -59,6 +59,14 @@ def reference_comparison(result: Audit) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("dataset")
 
 
+def runs_once(names: list[str], seeds: dict[str, int]) -> str:
+    """Run names listed once each, in first-seen order, with how many of their seeds are meant:
+    ``asgt-k0.1 (2 of 2 seeds), st (1 of 3 seeds)``."""
+    counts = pd.Series(names, dtype=object).value_counts(sort=False)
+    return ", ".join(f"{name} ({k} of {seeds.get(name, k)} seed{'s' if seeds.get(name, k) != 1 else ''})"
+                     for name, k in counts.items())
+
+
 def faithfulness_summary(result: Audit, dataset: str) -> str:
     """One sentence: the most faithful map by deletion ratio, and how ASGT and SGT compare with ST."""
     fill = result.settings.faithfulness.headline_fill
@@ -86,7 +94,9 @@ def faithfulness_summary(result: Audit, dataset: str) -> str:
         text += f"; ST {st.value:.3f}" + ("; " + "; ".join(parts) if parts else "")
     fails = result.faithfulness_table(dataset)
     failed = fails.loc[fails["randomisation check"] == "FAIL", "model"].tolist()
-    text += ". Randomisation check: " + (f"fails for {', '.join(failed)}" if failed else "every map passes") + "."
+    seeds = fails.groupby("model").size().to_dict()
+    text += ". Randomisation check: " + (f"fails for {runs_once(failed, seeds)}" if failed else
+                                         "every map passes") + "."
     return text
 
 
@@ -116,7 +126,10 @@ def verdict_summary(result: Audit) -> tuple[str, int]:
         v = result.verdicts(dataset)
         for eps, g in v.groupby("ε", sort=False):
             failed = g[g.verdict == "FAIL"]
-            fails = "; ".join(f"{m} ({c})" for m, c in zip(failed["model"], failed["failed checks"]))
+            seeds = g.groupby("model").size()
+            fails = "; ".join(f"{m} ({len(f)} of {seeds[m]} seed{'s' if seeds[m] != 1 else ''}: "
+                              f"{', '.join(dict.fromkeys(c for cs in f['failed checks'] for c in cs.split(', ')))})"
+                              for m, f in failed.groupby("model", sort=False))
             lines.append(f"- **{DATASET_NAMES.get(dataset, dataset)}, ε = {eps:g}**: "
                          f"{int((g.verdict == 'PASS').sum())} of {len(g)} models pass every check"
                          + (f"; failed: {fails}" if fails else "") + ".")

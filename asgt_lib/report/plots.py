@@ -167,3 +167,69 @@ def overfitting_curves(monitor: pd.DataFrame, dataset: str, title: str = "") -> 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+VERDICT_COLOURS = {"reproduced": "#1a9850", "not reproduced": "#d73027", "inconclusive": "#fdae61"}
+
+
+def forest_claims(verdicts: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Forest plot (a): every judged gain claim of the paper as its measured gain (mean with its 95% interval, or
+    the seeds' range below three seeds) beside the paper's bound, one row per claim, coloured by verdict."""
+    gains = verdicts[(verdicts.kind == "gain") & verdicts.verdict.isin(list(VERDICT_COLOURS))].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(9, 0.55 * max(len(gains), 1) + 1.4))
+    for i, r in gains.iterrows():
+        y = len(gains) - 1 - i
+        colour = VERDICT_COLOURS[r.verdict]
+        if r.low == r.low and r.high == r.high:
+            ax.plot([r.low, r.high], [y, y], color=colour, lw=2.5, solid_capstyle="butt")
+        ax.plot(r.measured_value, y, "o", color=colour, ms=7)
+        ax.plot(r.paper_value, y, marker="|", color="black", ms=16, mew=2.5)
+        ax.annotate(r.verdict, (1.01, y), xycoords=("axes fraction", "data"), va="center", color=colour,
+                    fontsize=9)
+    ax.set_yticks(range(len(gains)))
+    ax.set_yticklabels([f"{r.key} ({r.seeds} seeds)" for r in gains.itertuples()][::-1], fontsize=9)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel("gain over ST (points): measured mean and 95% interval (range below 3 seeds);  | = paper")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def forest_autoattack(summary: pd.DataFrame, published: pd.DataFrame | None = None, title: str = "") -> plt.Figure:
+    """Forest plot (b): AutoAttack accuracy per run (mean with its 95% interval, or the seeds' range below three
+    seeds), one panel per budget, the collapsed seeds written beside each row; published reference defences at the
+    same budget marked with a star (other architectures: for scale)."""
+    budgets = list(dict.fromkeys(summary.eps_text))
+    fig, axes = plt.subplots(1, max(len(budgets), 1), figsize=(4.6 * max(len(budgets), 1), 0.42 * max(
+        summary.model.nunique(), 1) + 1.6), sharey=True, squeeze=False)
+    models = list(dict.fromkeys(summary.model))
+    for ax, budget in zip(axes[0], budgets):
+        part = summary[summary.eps_text == budget].set_index("model")
+        for m in models:
+            if m not in part.index:
+                continue
+            r, y = part.loc[m], len(models) - 1 - models.index(m)
+            if r.seeds >= 2:
+                ax.plot([r.low, r.high], [y, y], color="C0", lw=2.5, solid_capstyle="butt")
+            ax.plot(r["mean"], y, "o", color="C0", ms=6)
+            if r.collapsed:
+                ax.annotate(f"collapsed {r.collapsed}", (101, y), va="center", fontsize=8, color="#d73027",
+                            annotation_clip=False)
+        if published is not None and len(published):
+            ref = published[published["ε"] == budget]
+            for _, p in ref.iterrows():
+                ax.axvline(p["AutoAttack (%)"], color="black", ls=":", lw=1)
+                ax.plot(p["AutoAttack (%)"], len(models) - 0.4, "*", color="black", ms=10, clip_on=False)
+        ax.set_title(f"AutoAttack, ε = {budget}")
+        ax.set_xlim(-2, 100)
+        ax.set_xlabel("accuracy (%)" + ("   ★ published (other nets)" if published is not None and len(
+            published[published["ε"] == budget]) else ""))
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(models)))
+    axes[0][0].set_yticklabels(models[::-1], fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
