@@ -250,3 +250,15 @@ def test_the_run_notebook_declares_every_parameter_the_batch_passes():
     job = batch.plan("smoke", ["mnist"], ["sgt-official"])[0]
     passed = set(batch.notebook_parameters(job, Path("data"), Path("results"), None))
     assert passed <= declared and set(C.FIELD_NAMES) <= declared, sorted((passed | set(C.FIELD_NAMES)) - declared)
+
+
+@pytest.mark.parametrize("value, message", [("0", "0 is not a number of parallel jobs; write a whole number >= 1"),
+                                            ("-2", "-2 is not a number of parallel jobs"),
+                                            ("two", "'two' is not a whole number")])
+def test_jobs_must_be_a_positive_whole_number(value, message, capsys):
+    from asgt_lib import cli
+
+    for command in ("batch", "audit", "book"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--jobs", value])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err

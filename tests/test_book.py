@@ -292,6 +292,31 @@ def test_pages_in_headless_chromium(browser, built_book, doc):
             assert phrase in main, f"field page: {phrase!r} is missing"
 
 
+ORDER_JS = """
+const main = document.querySelector('main');
+const top = el => el ? el.getBoundingClientRect().top + window.scrollY : null;
+const table = main.querySelector('table');
+const figures = Array.from(main.querySelectorAll('img')).map(top);
+const prose = Array.from(main.querySelectorAll('h2')).find(h => h.textContent.includes('What this reproduction finds'));
+return [top(table), figures, top(prose), table ? table.querySelectorAll('tbody tr').length : 0];
+"""
+
+
+def test_index_opens_with_the_verdict_table_then_the_forest_plots_then_the_prose(browser, built_book):
+    """At 1280×1000, the verdict table starts above the fold, and the forest plots (claims; AutoAttack per dataset)
+    come after it and before the generated prose."""
+    browser.set_window_size(1280, 1000)
+    try:
+        browser.get((built_book / "book" / "index.html").as_uri())
+        table, figures, prose, rows = browser.execute_script(ORDER_JS)
+    finally:
+        browser.set_window_size(1280, 2000)
+    assert table is not None and table < 1000, f"the verdict table starts at y={table}, below the fold"
+    assert rows >= 1, "the verdict table has no rows"
+    assert len(figures) >= 3 and prose is not None
+    assert all(table < y < prose for y in figures[:3]), (table, figures, prose)
+
+
 # --------------------------------------------------------------------------- command
 def test_asgt_book_parses_and_fails_without_runs(tmp_path, capsys):
     from asgt_lib import cli

@@ -421,9 +421,8 @@ def audit(
         lacking = [d for d in dirs if skips[d]]
         budgets = sorted({b for d in lacking for b in skips[d]})
         print(f"asgt audit [{preset}]: {len(lacking)} run(s) lack the check at ε = "
-              f"{', '.join(f'{b:g}' for b in budgets)}, a budget added after they were computed, and their models "
-              f"are not on this machine: left out (asgt audit --retrain trains them again)", file=sys.stderr,
-              flush=True)
+              f"{', '.join(f'{b:g}' for b in budgets)}, added after them; their weights are not here: left out "
+              f"(--retrain trains them again)", file=sys.stderr, flush=True)
     seconds: dict[str, float] = {}
     if jobs > 1 and len(dirs) > 1:
         import multiprocessing

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -198,7 +200,8 @@ def build(
         print(f"asgt book [{name}] 2/4: the audit of every run (asgt audit)", flush=True)
         result = audit(results, name, data_dir, device, params_dir, progress=True, jobs=audit_jobs or DEFAULT_JOBS)
         written = export(results, name, result)
-        print(f"asgt book [{name}] 2/4: the tidy tables: {', '.join(str(p) for p in written.values())}", flush=True)
+        print(f"asgt book [{name}] 2/4: the tidy tables {', '.join(p.name for p in written.values())} in "
+              f"{Path(results) / name}", flush=True)
     except (FileNotFoundError, ValueError) as exc:
         print(f"asgt book: the audit of preset {name} failed ({exc}); the book was not built", file=sys.stderr)
         return 2
@@ -209,7 +212,8 @@ def build(
         print(f"asgt book: {exc}", file=sys.stderr)
         return 2
     cmd = jupyter_book_command(source, output, strict)
-    print(f"asgt book [{name}] 4/4: the pages, executed and built: {' '.join(cmd)}", flush=True)
+    print(f"asgt book [{name}] 4/4: the pages, executed and built (jupyter-book{' -W -n' if strict else ''})",
+          flush=True)
     start = time.perf_counter()
     status = _run_quietly(cmd, build_env(name, results, notebooks), source)
     html = Path(output or source) / "_build" / "html"
@@ -221,19 +225,53 @@ def build(
     return 0
 
 
-#: Lines of jupyter-book's log that say nothing to a reader: ipykernel's notice, once per executed page, that a
-#: kernel on a local TCP port is unencrypted (the batch and ``execute_pages`` use IPC kernels and do not print it).
-NOISE = ("Kernel is running over TCP without encryption",)
+#: Lines of jupyter-book's and Sphinx's log that say nothing to a reader: ipykernel's notice that a kernel on a
+#: local TCP port is unencrypted, the configuration dumps of myst-parser and myst-nb (several hundred characters
+#: each), and Sphinx's per-stage and per-document status lines, which :func:`_progress` replaces by one line per
+#: executed page. Warnings, errors and tracebacks always pass (the strict build fails on them).
+NOISE = (
+    "Kernel is running over TCP without encryption",
+    re.compile(r"^\s*(myst|myst-nb) v[\d.]+: "),
+    re.compile(r"^(Running Jupyter-Book|Source Folder|Config Path|Output Path|Running Sphinx v|loading translations|"
+               r"making output directory|loading pickled environment|building \[|updating environment|"
+               r"reading sources|looking for now-outdated|pickling environment|checking consistency|"
+               r"preparing documents|copying assets|copying static files|copying extra files|copying images|"
+               r"copying downloadable|writing output|highlighting module code|generating indices|writing additional|"
+               r"dumping search index|dumping object inventory|done$|\[etoc\]|Finished generating HTML|"
+               r"Your book's HTML pages are here|_build/html/|You can look at your book|paste this line|"
+               r"file://|={5,}|\s*$)"),
+    re.compile(r"Executing notebook using"),
+)
+#: Longest line the build log prints; longer ones (a warning with a long path) are wrapped, never cut.
+MAX_LINE = 200
+_EXECUTED = re.compile(r"^(?P<path>\S+?)(\.ipynb|\.md)?: Executed notebook in (?P<seconds>[\d.]+) seconds")
+
+
+def _progress(line: str, source: Path, done: list[str], total: int) -> str | None:
+    """The line to print for one line of jupyter-book's log: one line per executed page with its time, nothing
+    for :data:`NOISE`, everything else (warnings, errors, tracebacks) as it is, wrapped at :data:`MAX_LINE`."""
+    text = line.rstrip("\n")
+    match = _EXECUTED.match(text)
+    if match:
+        path = Path(match["path"])
+        page = str(path.relative_to(source)) if path.is_absolute() and path.is_relative_to(source) else path.name
+        done.append(page)
+        return f"  page {len(done)}/{total}: {page} executed in {float(match['seconds']):.1f} s"
+    if any(n.search(text) if isinstance(n, re.Pattern) else n in text for n in NOISE):
+        return None
+    return "\n".join(textwrap.wrap(text, MAX_LINE, subsequent_indent="    ", break_long_words=True,
+                                    break_on_hyphens=False)) or None
 
 
 def _run_quietly(cmd: list[str], env: dict[str, str], cwd: Path) -> int:
-    """Run ``cmd``, passing its output through line by line except the :data:`NOISE` lines; its exit status."""
+    """Run ``cmd`` (jupyter-book), printing its log through :func:`_progress`; its exit status."""
+    total, done = len(pages(Path(cwd))), []
     with subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           bufsize=1) as proc:
         for line in proc.stdout:
-            if not any(noise in line for noise in NOISE):
-                sys.stdout.write(line)
-                sys.stdout.flush()
+            shown = _progress(line, Path(cwd).resolve(), done, total)
+            if shown:
+                print(shown, flush=True)
     return proc.returncode
 
 
