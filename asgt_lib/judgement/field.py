@@ -199,11 +199,16 @@ ANSWERS = {"higher": "YES", "lower": "NO, it is lower", "level": "NOT DISTINGUIS
            "equal": "NO, equal on every seed"}
 
 
+def _unanswered(key: str, question: str, compared: str) -> dict:
+    """An answer row before its numbers are in (the columns of :func:`answer_rows`)."""
+    return {"key": key, "question": question, "compared": compared, "difference": "–", "interval": "–", "seeds": 0,
+            "answer": "NOT COMPUTED", "to decide": "", "sentence": ""}
+
+
 def _row(s: pd.DataFrame, key: str, a: str, b: str, metric: str, question: str) -> dict:
     """One answer: ``a`` − ``b`` on ``metric``, paired by seed."""
     na, nb = _name(s, a), _name(s, b)
-    row = {"key": key, "question": question, "compared": f"{na or a} − {nb or b}", "difference": "–",
-           "interval": "–", "seeds": 0, "answer": "NOT COMPUTED", "to decide": "", "sentence": ""}
+    row = _unanswered(key, question, f"{na or a} − {nb or b}")
     if na is None or nb is None:
         row["sentence"] = f"{question}: not computed (run {a if na is None else b} missing)."
         return row
@@ -226,8 +231,7 @@ def _row(s: pd.DataFrame, key: str, a: str, b: str, metric: str, question: str) 
 def _collapse_row(s: pd.DataFrame, key: str, a: str, b: str, question: str) -> dict:
     """Does ``a`` collapse less often than ``b``? Counts of collapsed seeds, Fisher's exact test."""
     na, nb = _name(s, a), _name(s, b)
-    row = {"key": key, "question": question, "compared": f"{na or a} vs {nb or b}", "difference": "–",
-           "interval": "–", "seeds": 0, "answer": "NOT COMPUTED", "to decide": "", "sentence": ""}
+    row = _unanswered(key, question, f"{na or a} vs {nb or b}")
     if na is None or nb is None:
         row["sentence"] = f"{question}: not computed (run {a if na is None else b} missing)."
         return row
@@ -289,8 +293,7 @@ def _gain_row(s: pd.DataFrame, key: str, a: str, b: str, metric: str, question: 
     bound, not reproduced when it falls short, inconclusive when it contains it (as the claims page judges)."""
     from .claims import _clears
 
-    row = {"key": key, "question": question, "compared": f"{a} − {b}", "difference": "–", "interval": "–",
-           "seeds": 0, "answer": "NOT COMPUTED", "to decide": "", "sentence": ""}
+    row = _unanswered(key, question, f"{a} − {b}")
     c = compare(s, a, b, metric)
     if c["word"] == "missing":
         row["sentence"] = f"{question}: not computed (run {a} or {b} missing)."
