@@ -178,6 +178,8 @@ def compare(s: pd.DataFrame, a: str, b: str, metric: str) -> dict:
     """a − b on ``metric`` over the seeds both have: the paired difference (:func:`stats.difference`), its values,
     and a verdict word: ``higher`` / ``lower`` only when the 95% interval excludes 0, ``level`` when it contains 0,
     ``one seed`` when there is no interval, ``missing`` when a run is absent or no seed has both numbers."""
+    if metric not in s.columns:  # e.g. AutoAttack at a budget this preset's audit does not check
+        return {"diff": math.nan, "lo": math.nan, "hi": math.nan, "word": "missing", "seeds": 0, "values": ()}
     x, y = (s[s.model == n].set_index("seed")[metric].dropna() for n in (a, b))
     seeds = sorted(set(x.index) & set(y.index))
     if not seeds:
@@ -214,7 +216,8 @@ def _row(s: pd.DataFrame, key: str, a: str, b: str, metric: str, question: str) 
         return row
     c = compare(s, na, nb, metric)
     if c["word"] == "missing":
-        row.update(sentence=f"{question}: no seed has both numbers.")
+        row.update(sentence=f"{question}: not computed (" + ("no seed has both numbers" if metric in s.columns else
+                                                           "not audited at this budget in this preset") + ").")
         return row
     d: stats.Estimate = c["estimate"]
     answer = ANSWERS[c["word"]]
