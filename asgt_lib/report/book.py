@@ -77,8 +77,8 @@ def preset_banner(name: str) -> str:
                 "and augmentation for CIFAR-10 (12 epochs), narrower networks, 2,000 test images, five seeds "
                 "wherever a claim or a field answer reads a run and three elsewhere (computed over several "
                 "sittings: each number says how many seeds it rests on). Every deviation from Table 1 is listed on "
-                "the Table 1 page. It is not the paper's protocol: gains over ST and rankings are judged, absolute accuracies "
-                "are not set against the paper's.\n:::\n")
+                "the Table 1 page. It is not the paper's protocol: gains over ST and rankings are judged, "
+                "absolute accuracies are not set against the paper's.\n:::\n")
     return (f":::{{warning}}\nThese numbers come from the preset `{name}`, **not the paper's protocol**: "
             f"narrower networks, a few epochs, subsets of the data and fewer seeds. They show that the pipeline "
             f"runs end to end; they do not measure the methods. Rebuild with `make book PRESET=paper` for the "
