@@ -362,7 +362,8 @@ def pending_work(preset: str, jobs: int = 1, data_dir: Path | None = None, resul
 
     grid = plan(preset, data_dir=data_dir, results_dir=results_dir, params_dir=params_dir)
     todo = [j for j in grid if not j.done()]
-    unaudited_runs = {line.split(": ", 1)[0] for line in unaudited(preset, results_dir, params_dir, auditable_only=True)}
+    missing = unaudited(preset, results_dir, params_dir, auditable_only=True)
+    unaudited_runs = {line.split(": ", 1)[0] for line in missing}
     by_dir = {str(j.run_dir): j.config for j in grid}
     seconds = sum(expected_seconds(j.config) + audit_seconds(j.config, params_dir) for j in todo)
     seconds += sum(audit_seconds(by_dir[d], params_dir) for d in unaudited_runs if d in by_dir)

@@ -88,7 +88,8 @@ def difference(values) -> Estimate:
 
 def seeds_to_decide(values, bound: float = 0.0, level: float = 0.95, max_seeds: int = MAX_SEEDS) -> int | None:
     """How many seeds would bring the 95% interval's half-width below the distance between the measured mean of
-    ``values`` and ``bound``, were their spread what it is now: the smallest n with t(n−1)·sd/√n < |mean − bound|.
+    ``values`` and ``bound``, were their spread what it is now: the smallest n with
+    t(n−1)·sd/√n < |mean − bound|.
     None when it cannot be said (fewer than two values, or the mean sits on the bound) or exceeds ``max_seeds``."""
     v = np.asarray([x for x in values if not math.isnan(x)], dtype=float)
     if len(v) < 2:
