@@ -31,7 +31,8 @@ def test_smoke_batch_covers_the_grid_and_keeps_every_notebook(smoke_batch):
     assert len(experiment.run_dirs(smoke_batch / "results", "smoke")) == GRID
     assert set(table.name) == {"st", "sgt-k0.3", "sgt-k0.5", "sgt-k0.1", "sgt-k0.2", "at-fgsm", "sga-k0.3",
                                "sga-k0.1", "asgt-k0.3", "asgt-k0.1", "asgt-code-k0.3", "asgt-code-k0.1",
-                               "fgsm-rs", "pgd-at", "asgt-rs-k0.3", "asgt-rs-k0.1", "asgt-rs-lam0", "sgt-official"}
+                               "fgsm-rs", "pgd-at", "asgt-rs-k0.3", "asgt-rs-k0.1", "asgt-rs-lam0", "sgt-official",
+                               "at-fgsm-eps0.2", "asgt-eps0.2", "at-fgsm-eps0.02", "asgt-eps0.02"}
     notebooks = sorted((smoke_batch / "notebooks" / "smoke").glob("*.ipynb"))
     assert len(notebooks) == GRID and not [n for n in notebooks if "FAILED" in n.name]
     assert "clean accuracy" in (smoke_batch / "notebooks" / "smoke" / "mnist-asgt-k0.3-seed0.ipynb").read_text()
