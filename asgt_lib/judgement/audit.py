@@ -460,7 +460,8 @@ def audit(
         if progress:
             cached = all(s.cached for s in sanity.values()) and fai.cached and str(d) not in seconds
             took = seconds.get(str(d), time.perf_counter() - t0)
-            verdicts = " | ".join(s.verdict.split(": ", 1)[1] for s in sanity.values())
+            verdicts = " | ".join(f"ε={budget:.4g} " + ("PASS" if s.checks.passed.all() else "FAIL")
+                                  + f" {int(s.checks.passed.sum())}/{len(s.checks)}" for budget, s in sanity.items())
             print(f"asgt audit [{preset}] {i}/{len(dirs)} {key}: {verdicts}; deletion ratio "
                   f"{fai.value('deletion_ratio', headline, 'saliency/random'):.3f} "
                   f"({'cached' if cached else f'{took:.0f} s'})", file=sys.stderr, flush=True)

@@ -239,9 +239,12 @@ NOISE = (
                r"copying downloadable|writing output|highlighting module code|generating indices|writing additional|"
                r"dumping search index|dumping object inventory|done$|\[etoc\]|Finished generating HTML|"
                r"Your book's HTML pages are here|_build/html/|You can look at your book|paste this line|"
-               r"file://|={5,}|\s*$)"),
-    re.compile(r"Executing notebook using"),
+               r"file://|={5,}|Using jupyter-cache at|sphinx-multitoc-numbering|The HTML pages are in|"
+               r"Or paste this line|\s*$)"),
+    re.compile(r"Executing notebook using|Excluded from execution by pattern"),
 )
+#: Terminal colour codes, which Sphinx writes even into a pipe.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Longest line the build log prints; longer ones (a warning with a long path) are wrapped, never cut.
 MAX_LINE = 200
 _EXECUTED = re.compile(r"^(?P<path>\S+?)(\.ipynb|\.md)?: Executed notebook in (?P<seconds>[\d.]+) seconds")
@@ -250,7 +253,7 @@ _EXECUTED = re.compile(r"^(?P<path>\S+?)(\.ipynb|\.md)?: Executed notebook in (?
 def _progress(line: str, source: Path, done: list[str], total: int) -> str | None:
     """The line to print for one line of jupyter-book's log: one line per executed page with its time, nothing
     for :data:`NOISE`, everything else (warnings, errors, tracebacks) as it is, wrapped at :data:`MAX_LINE`."""
-    text = line.rstrip("\n")
+    text = _ANSI.sub("", line.rstrip("\n"))
     match = _EXECUTED.match(text)
     if match:
         path = Path(match["path"])
