@@ -232,7 +232,7 @@ def build(
 NOISE = (
     "Kernel is running over TCP without encryption",
     re.compile(r"^\s*(myst|myst-nb) v[\d.]+: "),
-    re.compile(r"^(Running Jupyter-Book|Source Folder|Config Path|Output Path|Running Sphinx v|loading translations|"
+    re.compile(r"^\s*(Running Jupyter-Book|Source Folder|Config Path|Output Path|Running Sphinx v|loading translations|"
                r"making output directory|loading pickled environment|building \[|updating environment|"
                r"reading sources|looking for now-outdated|pickling environment|checking consistency|"
                r"preparing documents|copying assets|copying static files|copying extra files|copying images|"
