@@ -296,8 +296,13 @@ def unauditable_budgets(d: Path, cfg: RunConfig, source: Path | None, settings: 
     source's, is not on this machine: a budget added to ``audit.yaml`` after the run was computed and committed
     without its weights. The audit leaves these out unless told to train the models again (``retrain``), hours of
     work for a check the run's other budgets already make; the pages say which runs lack them."""
-    standard = settings.budgets(cfg.dataset)[0]
-    extra = [b for b in _missing_reports(d, cfg, source, settings).values() if b is not None and b != standard]
+    return _unauditable(d, source, settings.budgets(cfg.dataset)[0], _missing_reports(d, cfg, source, settings))
+
+
+def _unauditable(d: Path, source: Path | None, standard: float, missing: dict[str, float | None]
+                 ) -> tuple[float, ...]:
+    """:func:`unauditable_budgets` from the reports run ``d`` lacks (:func:`_missing_reports`)."""
+    extra = [b for b in missing.values() if b is not None and b != standard]
     if not extra or (has_checkpoint(d) and (source is None or has_checkpoint(source))):
         return ()
     return tuple(extra)
@@ -314,9 +319,9 @@ def unaudited(preset: str, results_dir: Path | None = None, params_dir: Path | N
     sources = transfer_sources(configs)
     missing = []
     for d, cfg in configs.items():
-        skip = unauditable_budgets(d, cfg, sources[d], settings) if auditable_only else ()
-        missing += [f"{d}: {name}" for name, budget in _missing_reports(d, cfg, sources[d], settings).items()
-                    if budget not in skip]
+        lacking = _missing_reports(d, cfg, sources[d], settings)
+        skip = _unauditable(d, sources[d], settings.budgets(cfg.dataset)[0], lacking) if auditable_only else ()
+        missing += [f"{d}: {name}" for name, budget in lacking.items() if budget not in skip]
     return missing
 
 

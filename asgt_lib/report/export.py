@@ -62,10 +62,10 @@ def audit_table(result: Audit) -> pd.DataFrame:
     flags = result.overfitting_flags()
     collapse = {(r["dataset"], r["model"], r["seed"]): (r["catastrophic overfitting"], r["why"])
                 for r in flags.to_dict("records")}
-    by_key = {(r.dataset, r.name, r.seed): r.run_dir for r in result.runs.itertuples()}
+    fields_of = {(r.dataset, r.name, r.seed): _run_fields(Path(r.run_dir)) for r in result.runs.itertuples()}
     rows = []
     for v in result.verdicts().to_dict("records"):
-        fields = _run_fields(Path(by_key[(v["dataset"], v["model"], v["seed"])]))
+        fields = fields_of[(v["dataset"], v["model"], v["seed"])]
         passed, total = (int(x) for x in v["checks passed"].split("/"))
         flag, why = collapse.get((v["dataset"], v["model"], v["seed"]), ("", ""))
         judged = fields["method"] in ADVERSARIAL_METHODS and flag != ""
