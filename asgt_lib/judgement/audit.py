@@ -24,7 +24,7 @@ from ..core.config import (ADVERSARIAL_METHODS, DATASETS, ConfigError, RunConfig
 from ..pipeline.experiment import (default_results_dir, derived_dir, has_checkpoint, overfitting_history, run_config,
                                    run_dirs)
 from .faithfulness import FaithfulnessResult, FaithfulnessSettings, faithfulness_key, faithfulness_report
-from .sanity import STANDARD_EPS, SanityResult, SanitySettings, sanity_key, sanity_report
+from .sanity import STANDARD_EPS, SanityResult, SanitySettings, checks_line, sanity_key, sanity_report
 from ..core.storage import is_finished
 
 
@@ -465,8 +465,7 @@ def audit(
         if progress:
             cached = all(s.cached for s in sanity.values()) and fai.cached and str(d) not in seconds
             took = seconds.get(str(d), time.perf_counter() - t0)
-            verdicts = " | ".join(f"ε={budget:.4g} " + ("PASS" if s.checks.passed.all() else "FAIL")
-                                  + f" {int(s.checks.passed.sum())}/{len(s.checks)}" for budget, s in sanity.items())
+            verdicts = " | ".join(f"ε={budget:.4g} {checks_line(s.checks)}" for budget, s in sanity.items())
             print(f"asgt audit [{preset}] {i}/{len(dirs)} {key}: {verdicts}; deletion ratio "
                   f"{fai.value('deletion_ratio', headline, 'saliency/random'):.3f} "
                   f"({'cached' if cached else f'{took:.0f} s'})", file=sys.stderr, flush=True)

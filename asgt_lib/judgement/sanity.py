@@ -448,11 +448,16 @@ def evaluate_checks(
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)
 
 
+def checks_line(checks: pd.DataFrame) -> str:
+    """``PASS 10/10 checks`` or ``FAIL 8/10 checks``: the head of :func:`verdict` and of the audit's progress line."""
+    passed = int(checks.passed.astype(bool).sum())
+    return ("PASS" if passed == len(checks) else "FAIL") + f" {passed}/{len(checks)} checks"
+
+
 def verdict(checks: pd.DataFrame, attacks: pd.DataFrame | None = None, label: str = "") -> str:
     """One line: how many checks passed, which failed, and the headline numbers at the standard budget."""
     failed = checks.loc[~checks.passed.astype(bool), "check"].tolist()
-    line = (f"{label}: " if label else "") + ("PASS" if not failed else "FAIL")
-    line += f" {len(checks) - len(failed)}/{len(checks)} checks"
+    line = (f"{label}: " if label else "") + checks_line(checks)
     if failed:
         line += " (failed: " + ", ".join(failed) + ")"
     if attacks is not None and (attacks.attack == "worst-case").any():
