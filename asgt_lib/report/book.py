@@ -320,6 +320,28 @@ def provenance_table(runs, name: str) -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
+def grid_progress(runs, name: str, params_dir: Path | None = None) -> "pd.DataFrame":
+    """One row per run file of the preset's grid: the seeds it plans, how many of them are among ``runs`` and
+    which are still missing. A book built while the batch is still under way (``reference`` is computed over
+    several sittings) then says which seeds its numbers do not rest on yet."""
+    import pandas as pd
+
+    from ..core import config as C
+
+    finished = {(r.config["dataset"], r.config.get("name") or _label(r.config), int(r.config["seed"]))
+                for r in runs if r.config.get("preset") == name}
+    rows = []
+    for dataset in C.DATASETS:
+        for f in C.run_files(dataset, params_dir):
+            seeds = C.preset_seeds(name, dataset, params_dir, run=f.stem)
+            label = C.resolve(f, name, seeds[0], params_dir=params_dir).label
+            missing = [s for s in seeds if (dataset, label, s) not in finished]
+            rows.append({"dataset": dataset, "run": label, "seeds planned": len(seeds),
+                         "finished": len(seeds) - len(missing),
+                         "seeds missing": ", ".join(map(str, missing)) or "none"})
+    return pd.DataFrame(rows)
+
+
 def compute_totals(runs) -> dict[str, float]:
     """Seconds of compute behind ``runs``, as each process measured it: training (over every session a resumed
     run took; a checkpoint shared by two runs counts once), evaluation, and the audit reports cached beside them."""
