@@ -352,6 +352,31 @@ def test_asgt_book_parses_and_fails_without_runs(tmp_path, capsys):
     assert not (tmp_path / "_build").exists()
 
 
+def test_a_second_build_shows_the_new_results_not_the_previous_pages(tmp_path):
+    """The pages read results outside the book's sources. A page whose source did not change must still be
+    executed again when the book is rebuilt into the same folder after new runs (Sphinx's incremental build
+    would keep the previous numbers)."""
+    import nbformat
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "_config.yml").write_text("title: t\nexecute:\n  execute_notebooks: force\nsphinx:\n  config:\n"
+                                     "    html_theme: basic\n")
+    (src / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page"), nbformat.v4.new_code_cell(
+        'import pathlib, os\nprint("measured:", pathlib.Path(os.environ["RESULT_FILE"]).read_text())')])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(nb, src / "page.ipynb")
+    result = tmp_path / "result.txt"
+    env = dict(os.environ, RESULT_FILE=str(result))
+    for value in ("first-run", "second-run"):
+        result.write_text(value)
+        subprocess.run(book.jupyter_book_command(src, tmp_path / "out", strict=False), env=env, check=True,
+                       capture_output=True, timeout=600)
+    html = (tmp_path / "out" / "_build" / "html" / "page.html").read_text()
+    assert "measured: second-run" in html and "first-run" not in html
+
+
 def test_build_returns_jupyter_books_failure(monkeypatch, tmp_path):
     (tmp_path / "nb" / PRESET).mkdir(parents=True)
     source = book.stage_sources(tmp_path / "src")

@@ -133,8 +133,11 @@ def build_env(name: str, results: Path, notebooks: Path) -> dict[str, str]:
 
 
 def jupyter_book_command(source: Path, output: Path | None = None, strict: bool = True) -> list[str]:
+    """The ``jupyter-book build`` command line. ``--all`` re-renders every page: the pages read results that live
+    outside the book's sources, so Sphinx's incremental build (only pages whose source changed) would keep the
+    numbers of the previous build after new runs."""
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(source), "--builder", "html"]
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(source), "--builder", "html", "--all"]
     if output is not None:
         cmd += ["--path-output", str(output)]
     if strict:
