@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(audit)
 
     export = sub.add_parser("export", help="every finished run of a preset as two tidy CSV tables "
-                                           "(<results>/<preset>/export-robustness.csv, export-audit.csv)")
+                                           "(<results>/<preset>/export-robustness.csv, export-audit.csv); a run "
+                                           "not yet audited is audited first, which is announced")
     _common(export)
 
     book = sub.add_parser("book", help="run the batch of a preset (cached), then build the Jupyter Book (_build/html)")
@@ -185,12 +186,32 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _announce_missing_audit(preset: str, results: Path, params_dir: Path | None) -> None:
+    """Say on stderr, even with ``--quiet``, when the export has audits to compute first: a user who expects a
+    table dump in seconds learns that it will take minutes, and which runs lack their reports (a batch still
+    auditing them, in another process, would otherwise be duplicated unnoticed)."""
+    from .judgement.audit import audit_seconds, unaudited
+    from .pipeline.experiment import run_config
+
+    try:
+        lacking = unaudited(preset, results, params_dir, auditable_only=True)
+    except FileNotFoundError:
+        return  # no finished runs: the audit says so, with the fix
+    runs = sorted({line.split(": ", 1)[0] for line in lacking})
+    if runs:
+        seconds = sum(audit_seconds(run_config(Path(d))[0], params_dir) for d in runs)
+        print(f"asgt export [{preset}]: {len(runs)} finished run(s) lack {len(lacking)} audit report(s), computed "
+              f"first (about {seconds / 60:.0f} min of one thread): {', '.join(runs[:3])}"
+              f"{' ...' if len(runs) > 3 else ''}", file=sys.stderr, flush=True)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .judgement.audit import audit
     from .pipeline.experiment import default_results_dir
     from .report.export import export
 
     results = Path(args.results_dir or default_results_dir())
+    _announce_missing_audit(args.preset, results, args.params_dir)
     try:
         result = audit(results, args.preset, args.data_dir, args.device, args.params_dir, progress=not args.quiet)
     except FileNotFoundError as exc:

@@ -71,3 +71,33 @@ def test_export_text_is_stable(exported):
     result = audit.audit(exported, "smoke", progress=False, jobs=1)
     fresh = {k: export.csv_text(t) for k, t in export.tables(exported, "smoke", result).items()}
     assert fresh == before
+
+
+def test_export_announces_the_audit_it_must_compute_first(tmp_path, monkeypatch, capsys):
+    """A run whose audit is not there yet (a batch still auditing it elsewhere) makes the export compute it: said on
+    stderr even with --quiet, naming the run, before anything is computed; nothing is said when every report is
+    cached."""
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURE, results)
+    computed = []
+
+    class Stopped(Exception):
+        pass
+
+    def stop_at_the_audit(*args, **kwargs):
+        computed.append(args)
+        raise Stopped
+
+    monkeypatch.setattr(audit, "audit", stop_at_the_audit)
+    with pytest.raises(Stopped):
+        cli.main(["export", "--preset", "smoke", "--results-dir", str(results), "--quiet"])
+    assert "lack" not in capsys.readouterr().err
+
+    run = experiment.run_dirs(results, "smoke")[0]
+    report = next(d for d in run.parent.iterdir() if d.name.startswith(f"faithfulness-{run.name}-"))
+    shutil.rmtree(report)
+    with pytest.raises(Stopped):
+        cli.main(["export", "--preset", "smoke", "--results-dir", str(results), "--quiet"])
+    err = capsys.readouterr().err
+    assert "1 finished run(s) lack 1 audit report(s), computed first" in err and str(run) in err
+    assert len(computed) == 2, "the announcement comes before the audit, which then runs as before"
