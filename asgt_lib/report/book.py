@@ -312,7 +312,7 @@ def provenance_table(runs, name: str) -> "pd.DataFrame":
     for r in sorted(runs, key=lambda r: (r.config["dataset"], r.config["method"], r.config["k"], r.config["seed"])):
         c, m = r.config, r.metrics
         p = m.get("provenance", {})
-        label = c.get("name") or _label(c)
+        label = _label(c)
         nb = notebook_name(c["dataset"], label, c["seed"])
         commit = (p.get("git_commit") or "unknown")[:10] + ("+dirty" if p.get("git_dirty") else "")
         rows.append({"run": nb[:-len(".ipynb")], "notebook": run_page(nb, name), "dataset": c["dataset"],
@@ -331,7 +331,7 @@ def grid_progress(runs, name: str, params_dir: Path | None = None) -> "pd.DataFr
 
     from ..core import config as C
 
-    finished = {(r.config["dataset"], r.config.get("name") or _label(r.config), int(r.config["seed"]))
+    finished = {(r.config["dataset"], _label(r.config), int(r.config["seed"]))
                 for r in runs if r.config.get("preset") == name}
     rows = []
     for dataset in C.DATASETS:
@@ -367,9 +367,10 @@ def compute_text(runs) -> str:
 
 
 def _label(config: dict) -> str:
+    """A run's name, as :attr:`RunConfig.label` gives it: its ``name``, or the method's default name."""
     from ..core.config import default_name
 
-    return default_name(config["method"], config["k"])
+    return config.get("name") or default_name(config["method"], config["k"])
 
 
 def markdown_table(df, link_column: str = "run", target_column: str = "notebook", columns=None) -> str:
@@ -392,8 +393,8 @@ def saliency_maps(runs, dataset: str, names: list[str]) -> dict:
 
     out = {}
     for label in names:
-        rs = sorted((r for r in runs if r.config["dataset"] == dataset and (r.config.get("name") or _label(r.config))
-                     == label), key=lambda r: r.config["seed"])
+        rs = sorted((r for r in runs if r.config["dataset"] == dataset and _label(r.config) == label),
+                    key=lambda r: r.config["seed"])
         if not rs:
             raise ValueError(f"no finished run of {label} on {dataset}")
         out[label] = rs[0].saliency()
