@@ -190,18 +190,18 @@ def _announce_missing_audit(preset: str, results: Path, params_dir: Path | None)
     """Say on stderr, even with ``--quiet``, when the export has audits to compute first: a user who expects a
     table dump in seconds learns that it will take minutes, and which runs lack their reports (a batch still
     auditing them, in another process, would otherwise be duplicated unnoticed)."""
-    from .judgement.audit import audit_seconds, unaudited
+    from .judgement.audit import audit_seconds, unaudited_runs
     from .pipeline.experiment import run_config
 
     try:
-        lacking = unaudited(preset, results, params_dir, auditable_only=True)
+        lacking = unaudited_runs(preset, results, params_dir)
     except FileNotFoundError:
         return  # no finished runs: the audit says so, with the fix
-    runs = sorted({line.split(": ", 1)[0] for line in lacking})
-    if runs:
+    if lacking:
+        runs = list(lacking)
         seconds = sum(audit_seconds(run_config(Path(d))[0], params_dir) for d in runs)
-        print(f"asgt export [{preset}]: {len(runs)} finished run(s) lack {len(lacking)} audit report(s), computed "
-              f"first (about {seconds / 60:.0f} min of one thread): {', '.join(runs[:3])}"
+        print(f"asgt export [{preset}]: {len(runs)} finished run(s) lack {sum(lacking.values())} audit report(s), "
+              f"computed first (about {seconds / 60:.0f} min of one thread): {', '.join(runs[:3])}"
               f"{' ...' if len(runs) > 3 else ''}", file=sys.stderr, flush=True)
 
 

@@ -325,6 +325,16 @@ def unaudited(preset: str, results_dir: Path | None = None, params_dir: Path | N
     return missing
 
 
+def unaudited_runs(preset: str, results_dir: Path | None = None, params_dir: Path | None = None) -> dict[str, int]:
+    """The finished runs whose audit the next ``audit`` call computes: run directory -> how many reports it lacks
+    (the :func:`unaudited` lines, ``auditable_only``, counted per run)."""
+    counts: dict[str, int] = {}
+    for line in unaudited(preset, results_dir, params_dir, auditable_only=True):
+        run = line.split(": ", 1)[0]
+        counts[run] = counts.get(run, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def audit_run(run_dir: Path, preset: str, data_dir: Path | None = None, device: str | None = None,
               params_dir: Path | None = None) -> bool:
     """Compute (or find cached) the audit of one finished run, while its checkpoint is at hand: what
@@ -367,12 +377,11 @@ def pending_work(preset: str, jobs: int = 1, data_dir: Path | None = None, resul
 
     grid = plan(preset, data_dir=data_dir, results_dir=results_dir, params_dir=params_dir)
     todo = [j for j in grid if not j.done()]
-    missing = unaudited(preset, results_dir, params_dir, auditable_only=True)
-    unaudited_runs = {line.split(": ", 1)[0] for line in missing}
+    lacking = unaudited_runs(preset, results_dir, params_dir)
     by_dir = {str(j.run_dir): j.config for j in grid}
     seconds = sum(expected_seconds(j.config) + audit_seconds(j.config, params_dir) for j in todo)
-    seconds += sum(audit_seconds(by_dir[d], params_dir) for d in unaudited_runs if d in by_dir)
-    return len(todo), len(unaudited_runs), seconds / max(1, min(jobs, physical_cores()))
+    seconds += sum(audit_seconds(by_dir[d], params_dir) for d in lacking if d in by_dir)
+    return len(todo), len(lacking), seconds / max(1, min(jobs, physical_cores()))
 
 
 def _compute_in_worker(job: tuple) -> tuple[str, float, bool]:
