@@ -289,3 +289,18 @@ def test_attack_plot_draws_categories_as_unjoined_points_with_no_empty_column():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "FGSM", "APGD-CE", "AutoAttack"]
     drawn = [line for line in ax.lines if len(line.get_xdata()) > 1 and line.get_marker() not in ("", "None")]
     assert drawn and all(line.get_linestyle() == "None" for line in drawn)  # points, never joined
+
+
+def test_each_budgets_verdict_reads_its_own_reports_clean_accuracy():
+    """A budget added after a run was committed is checked on weights trained again, whose clean accuracy on the
+    same points can differ: each budget's row shows the clean accuracy its own report measured."""
+    key = "cifar10/st/seed0"
+    runs = pd.DataFrame([{"key": key, "dataset": "cifar10", "name": "st", "method": "st", "seed": 0,
+                          "label": "st", "mask_fill": "", "run_dir": "", "st_run_dir": "", "faithfulness_dir": ""}])
+    attacks = pd.DataFrame([{"run": key, "budget": b, "attack": a, "eps": e, "accuracy": acc}
+                            for b, clean in ((8 / 255, 0.82), (0.02, 0.76))
+                            for a, e, acc in (("clean", 0.0, clean), ("pgd-10", b, 0.0))])
+    checks = pd.DataFrame([{"run": key, "budget": b, "check": "fgsm_vs_pgd", "passed": True} for b in (8 / 255, 0.02)])
+    result = A.Audit("reference", A.audit_settings("reference"), runs, checks, attacks, pd.DataFrame(), pd.DataFrame())
+    clean = result.verdicts().set_index("ε")["clean (%)"]
+    assert clean[0.02] == 76.0 and clean[round(8 / 255, 4)] == 82.0

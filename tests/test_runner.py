@@ -149,6 +149,32 @@ def test_truncated_checkpoint_is_detected_and_retrained(tmp_path, data_dir):
     assert torch.equal(again.saliency()["saliency"], first.saliency()["saliency"])  # retrained bit for bit
 
 
+def test_weights_record_tells_the_committed_weights_from_a_retraining_that_differs(tmp_path, data_dir):
+    """The audit records whether it checks the weights the run's curves came from: the original checkpoint repeats
+    the committed history exactly, one trained again on the same machine does too (and says it was trained again),
+    one whose history differs (another CPU's bf16 kernels) is recorded as different and warned about."""
+    import shutil
+
+    from asgt_lib.judgement import sanity
+
+    cfg = smoke("st")
+    run = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    assert experiment.weights_record(run.run_dir) == {"same_history": True, "max_difference": 0.0,
+                                                      "trained_again": False}
+    shutil.rmtree(experiment.checkpoint_dir_for(cfg, "mnist", tmp_path))
+    experiment.load_trained_model(run.run_dir, data_dir, "cpu")
+    again = experiment.weights_record(run.run_dir)
+    assert again["trained_again"] and again["same_history"]
+
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    metrics["history"][-1]["loss"] += 1e-3
+    (run.run_dir / "metrics.json").write_text(json.dumps(metrics))
+    differs = experiment.weights_record(run.run_dir)
+    assert not differs["same_history"] and differs["max_difference"] == pytest.approx(1e-3)
+    with pytest.warns(RuntimeWarning, match="trained again and their training history differs"):
+        assert sanity._checked_weights(run.run_dir, "mnist/st/seed0") == differs
+
+
 def test_pickled_checkpoint_is_refused(tmp_path):
     class Payload:
         def __reduce__(self):

@@ -1,5 +1,6 @@
 """Robustness sanity checks: attack assembly, check logic, gradient-masking detection, worst case, caching."""
 
+import json
 import math
 
 import pandas as pd
@@ -175,6 +176,9 @@ def test_sanity_report_is_cached_beside_the_run(smoke_run, data_dir, monkeypatch
     assert first.path.name.startswith(f"sanity-{smoke_run.run_dir.name}-")
     assert {"check", "passed", "value", "baseline", "detail", "method"} <= set(first.checks.columns)
     assert first.checks.passed.dtype == bool and first.verdict.startswith("mnist/st/seed0: ")
+    meta = json.loads((first.path / "meta.json").read_text())  # it checked the run's own weights, and says so
+    assert meta["weights"] == meta["st_weights"] == experiment.weights_record(smoke_run.run_dir)
+    assert meta["weights"]["same_history"] and not meta["weights"]["trained_again"]
 
     def boom(*args, **kwargs):
         raise AssertionError("recomputed although cached")

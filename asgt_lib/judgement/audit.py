@@ -189,10 +189,11 @@ class Audit:
         names = self.settings.sanity.names
         rows = []
         for run, budget in self._pairs(dataset):
-            a = self.attacks[(self.attacks.run == run.key) & (self.attacks.budget == budget)
-                             & ((self.attacks.eps - budget).abs() < 1e-12)]
-            acc = a.drop_duplicates("attack").set_index("attack").accuracy
-            clean = self.attacks[(self.attacks.run == run.key) & (self.attacks.attack == "clean")].accuracy
+            report = self.attacks[(self.attacks.run == run.key) & (self.attacks.budget == budget)]
+            acc = report[(report.eps - budget).abs() < 1e-12].drop_duplicates("attack").set_index("attack").accuracy
+            # the clean accuracy of this budget's report: the same model and points at every budget, unless its
+            # weights were trained again for a budget added later (sanity.weights_record)
+            clean = report[report.attack == "clean"].accuracy
             c = self.checks[(self.checks.run == run.key) & (self.checks.budget == budget)]
             failed = c.loc[~c.passed, "check"].tolist()
             row = {"dataset": run.dataset, "model": run.name, "seed": run.seed, "ε": round(budget, 4),

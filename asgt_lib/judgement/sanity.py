@@ -76,6 +76,7 @@ import dataclasses
 import json
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -86,7 +87,7 @@ from torch import nn
 
 from ..core.attacks import fgsm, pgd, pgd_search, project
 from ..core.data import load_split
-from ..pipeline.experiment import derived_dir, load_trained_model, run_config
+from ..pipeline.experiment import derived_dir, load_trained_model, run_config, weights_record
 from ..core.models import eval_mode, predict
 from ..core.storage import is_finished, staging_dir, write_json
 
@@ -513,6 +514,9 @@ def sanity_report(
     if st_run_dir is not None:
         st_model = model if Path(st_run_dir).resolve() == run_dir.resolve() else \
             load_trained_model(Path(st_run_dir), data_dir, device)[0]
+    weights = _checked_weights(run_dir, label)
+    st_weights = (None if st_run_dir is None else weights if Path(st_run_dir).resolve() == run_dir.resolve()
+                  else _checked_weights(Path(st_run_dir), f"the ST run of {label}"))
     test = load_split(cfg.dataset, False, data_dir, n_per_class, cfg.subset_seed)
     robustness = pd.read_csv(run_dir / "robustness.csv")
     result = sanity_checks(model, test.x, test.y, cfg.dataset, st_model, robustness, settings, label)
@@ -524,8 +528,22 @@ def sanity_report(
         attacks.to_csv(stage / "attacks.csv", index=False)
         write_json(stage / "meta.json", {"verdict": result.verdict, "seconds": result.seconds, "key": key,
                                          "n_test": len(test), "run_dir": str(run_dir),
-                                         "st_run_dir": str(st_run_dir) if st_run_dir else None})
+                                         "st_run_dir": str(st_run_dir) if st_run_dir else None,
+                                         "weights": weights, "st_weights": st_weights})
     return _read_sanity(out, cached=False)
+
+
+def _checked_weights(run_dir: Path, label: str) -> dict[str, Any]:
+    """:func:`~asgt_lib.pipeline.experiment.weights_record` of the weights a report checks, with a warning when
+    they were trained again and do not repeat the committed training: the report then checks a model of the same
+    recipe, not the one the run's curves measured."""
+    record = weights_record(run_dir)
+    if record["trained_again"] and not record["same_history"]:
+        warnings.warn(f"{label}: its weights were trained again and their training history differs from the "
+                      f"committed one (by up to {record['max_difference']:.3g}): the audit checks a retrained model "
+                      f"of the same recipe, and its report says so (meta.json 'weights')", RuntimeWarning,
+                      stacklevel=3)
+    return record
 
 
 def _read_sanity(out: Path, cached: bool = True) -> SanityResult:

@@ -129,6 +129,27 @@ def has_checkpoint(run_dir: Path) -> bool:
     return is_finished(checkpoint_dir_for(cfg, raw["data_source"], results_dir_of(run_dir)), warn=False)
 
 
+def weights_record(run_dir: Path) -> dict[str, Any]:
+    """Are the weights on this machine the ones a finished run's numbers came from? Numbers derived later from the
+    model (the audit) say so, since a checkpoint trained again (``asgt audit --retrain``, for a budget added after
+    the run was committed without its weights) on another CPU, thread count or bf16 kernel need not repeat the
+    committed training to the bit. The evidence: the checkpoint's per-epoch history (loss and monitor accuracies)
+    against the run's committed ``metrics.json``; the original checkpoint matches it exactly.
+
+    Returns ``same_history`` (every epoch's numbers equal), ``max_difference`` (the largest absolute difference of
+    any of them, 0 when equal) and ``trained_again`` (its training time is not the run's: a later training)."""
+    cfg, raw = run_config(run_dir)
+    saved = json.loads((checkpoint_dir_for(cfg, raw["data_source"], results_dir_of(run_dir)) / "config.json")
+                       .read_text())
+    committed = json.loads((Path(run_dir) / "metrics.json").read_text())
+    ours, theirs = saved["history"], committed.get("history", [])
+    diffs = [abs(float(a[k]) - float(b[k])) for a, b in zip(ours, theirs) for k in a.keys() & b.keys()
+             if k not in ("epoch", "seconds") and isinstance(a[k], (int, float)) and isinstance(b[k], (int, float))]
+    same = len(ours) == len(theirs) and bool(diffs) and max(diffs) == 0
+    return {"same_history": same, "max_difference": max(diffs) if diffs else None,
+            "trained_again": saved["train_info"].get("train_seconds") != committed.get("train_seconds")}
+
+
 def derived_dir(run_dir: Path, kind: str, key: Mapping[str, Any]) -> Path:
     """Where numbers derived from a finished run are cached: ``<run_dir>/../<kind>-<run dir name>-<hash>``.
 
