@@ -291,9 +291,10 @@ def test_attack_plot_draws_categories_as_unjoined_points_with_no_empty_column():
     assert drawn and all(line.get_linestyle() == "None" for line in drawn)  # points, never joined
 
 
-def test_each_budgets_verdict_reads_its_own_reports_clean_accuracy():
+def test_a_budget_checked_on_retrained_weights_shows_its_own_clean_accuracy_and_is_named():
     """A budget added after a run was committed is checked on weights trained again, whose clean accuracy on the
-    same points can differ: each budget's row shows the clean accuracy its own report measured."""
+    same points can differ: each budget's row shows the clean accuracy its own report measured, and the robustness
+    page names the reports that checked such weights."""
     key = "cifar10/st/seed0"
     runs = pd.DataFrame([{"key": key, "dataset": "cifar10", "name": "st", "method": "st", "seed": 0,
                           "label": "st", "mask_fill": "", "run_dir": "", "st_run_dir": "", "faithfulness_dir": ""}])
@@ -304,3 +305,9 @@ def test_each_budgets_verdict_reads_its_own_reports_clean_accuracy():
     result = A.Audit("reference", A.audit_settings("reference"), runs, checks, attacks, pd.DataFrame(), pd.DataFrame())
     clean = result.verdicts().set_index("ε")["clean (%)"]
     assert clean[0.02] == 76.0 and clean[round(8 / 255, 4)] == 82.0
+    assert audit_pages.retrained_weights_text(result) == ""  # nothing recorded as retrained: nothing said
+
+    result.retrained = pd.DataFrame([{"run": key, "dataset": "cifar10", "budget": 0.02, "role": "model",
+                                      "max_difference": 0.109375}])
+    text = audit_pages.verdict_summary(result)[0].splitlines()[-1]
+    assert "weights trained again" in text and "cifar10/st/seed0 at ε = 0.02 (history differs by up to 0.109)" in text

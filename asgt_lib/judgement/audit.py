@@ -151,6 +151,9 @@ class Audit:
     curves: pd.DataFrame          # curves.csv of every run
     overfitting: pd.DataFrame = field(default_factory=pd.DataFrame)  # per run and epoch: the monitor accuracies
     seconds: float = 0.0
+    #: reports that checked weights trained again whose history differs from the committed run's: run, budget,
+    #: role ("model" or "transfer source"), max_difference (sanity.weights_record)
+    retrained: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     FLAG_COLUMNS = ["dataset", "model", "seed", "epoch", "clean (%)", "FGSM (%)", "PGD (%)", "best PGD (%)",
                     "catastrophic overfitting", "why"]
@@ -457,7 +460,7 @@ def audit(
                           f"({took:.0f} s)", file=sys.stderr, flush=True)
         force = False  # the workers did the work: read their caches below
     headline = settings.faithfulness.headline_fill
-    runs, checks, attacks, summaries, curves, monitor = [], [], [], [], [], []
+    runs, checks, attacks, summaries, curves, monitor, retrained = [], [], [], [], [], [], []
     for i, (d, cfg) in enumerate(configs.items(), 1):
         t0 = time.perf_counter()
         key = f"{cfg.dataset}/{cfg.label}/seed{cfg.seed}"
@@ -465,6 +468,11 @@ def audit(
         for budget, san in sanity.items():
             checks.append(san.checks.assign(run=key, budget=budget))
             attacks.append(san.attacks.assign(run=key, budget=budget))
+            retrained += [{"run": key, "dataset": cfg.dataset, "budget": budget, "role": role,
+                           "max_difference": w["max_difference"]}
+                          for role, w in (("model", san.weights), ("transfer source", san.st_weights))
+                          if w and w["trained_again"] and not w["same_history"]
+                          and not (role == "transfer source" and sources[d] == d)]
         runs.append({"key": key, "dataset": cfg.dataset, "name": cfg.label, "method": cfg.method, "seed": cfg.seed,
                      "label": f"{cfg.label}" + (f"/s{cfg.seed}" if cfg.seed else ""), "mask_fill": cfg.mask_fill,
                      "run_dir": str(d), "st_run_dir": str(sources[d]) if sources[d] else "",
@@ -483,7 +491,8 @@ def audit(
     checks_df["passed"] = checks_df["passed"].astype(bool)
     result = Audit(preset, settings, pd.DataFrame(runs), checks_df, pd.concat(attacks, ignore_index=True),
                    pd.concat(summaries, ignore_index=True), pd.concat(curves, ignore_index=True),
-                   pd.DataFrame(monitor), time.perf_counter() - start)
+                   pd.DataFrame(monitor), time.perf_counter() - start,
+                   pd.DataFrame(retrained, columns=["run", "dataset", "budget", "role", "max_difference"]))
     if progress:
         flags = result.overfitting_flags()
         for r in flags[flags["catastrophic overfitting"] == "FLAG"].to_dict("records"):

@@ -163,6 +163,10 @@ class SanityResult:
     seconds: float = 0.0
     cached: bool = False
     path: Path | None = None
+    #: :func:`~asgt_lib.pipeline.experiment.weights_record` of the model and of the ST model (transfer source)
+    #: the report checked; None in reports written before it was recorded.
+    weights: dict[str, Any] | None = None
+    st_weights: dict[str, Any] | None = None
     #: Per-example robust flags (N,) of every attack at the standard ε (in memory only, not cached).
     flags: dict[str, torch.Tensor] | None = None
 
@@ -550,4 +554,5 @@ def _read_sanity(out: Path, cached: bool = True) -> SanityResult:
     meta = json.loads((out / "meta.json").read_text())
     checks = pd.read_csv(out / "sanity.csv")
     checks["passed"] = checks["passed"].astype(bool)
-    return SanityResult(checks, pd.read_csv(out / "attacks.csv"), meta["verdict"], meta["seconds"], cached, out)
+    return SanityResult(checks, pd.read_csv(out / "attacks.csv"), meta["verdict"], meta["seconds"], cached, out,
+                        meta.get("weights"), meta.get("st_weights"))

@@ -135,4 +135,22 @@ def verdict_summary(result: Audit) -> tuple[str, int]:
                          + (f"; failed: {fails}" if fails else "") + ".")
         per_model = v.groupby(["model", "seed"]).verdict.apply(lambda s: bool((s == "PASS").all()))
         passing += int(per_model.sum())
-    return "\n".join(lines), passing
+    retrained = retrained_weights_text(result)
+    return "\n".join(lines + ([f"- {retrained}"] if retrained else [])), passing
+
+
+def retrained_weights_text(result: Audit) -> str:
+    """Which reports checked weights trained again (a budget added after the run was committed without its
+    checkpoint) whose training history differs from the committed run's: they check a model of the same recipe,
+    not the one the run's curves measured. Empty when every recorded report checked the run's own weights."""
+    r = result.retrained
+    if r.empty:
+        return ""
+    def where(g: pd.DataFrame) -> str:
+        return "; ".join(f"{run} at ε = {', '.join(f'{b:.3g}' for b in sorted(set(h.budget)))} (history differs "
+                         f"by up to {h.max_difference.max():.3g})" for run, h in g.groupby("run", sort=False))
+    parts = [f"as the model checked: {where(g)}" if role == "model" else f"as the transfer source of: {where(g)}"
+             for role, g in r.groupby("role", sort=True)]
+    return ("**Checked on weights trained again** (the checkpoint was not kept and the retraining on another CPU "
+            "did not repeat the committed training to the bit, so these reports check a model of the same recipe): "
+            + "; ".join(parts) + ".")
