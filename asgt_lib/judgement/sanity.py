@@ -543,10 +543,10 @@ def _checked_weights(run_dir: Path, label: str) -> dict[str, Any]:
     recipe, not the one the run's curves measured."""
     record = weights_record(run_dir)
     if record["trained_again"] and not record["same_history"]:
+        by = "" if record["max_difference"] is None else f" (by up to {record['max_difference']:.3g})"
         warnings.warn(f"{label}: its weights were trained again and their training history differs from the "
-                      f"committed one (by up to {record['max_difference']:.3g}): the audit checks a retrained model "
-                      f"of the same recipe, and its report says so (meta.json 'weights')", RuntimeWarning,
-                      stacklevel=3)
+                      f"committed one{by}: the audit checks a retrained model of the same recipe, and its report "
+                      f"says so (meta.json 'weights')", RuntimeWarning, stacklevel=3)
     return record
 
 

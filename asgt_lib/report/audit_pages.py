@@ -147,10 +147,12 @@ def retrained_weights_text(result: Audit) -> str:
     if r.empty:
         return ""
     def where(g: pd.DataFrame) -> str:
-        return "; ".join(f"{run} at ε = {', '.join(f'{b:.3g}' for b in sorted(set(h.budget)))} (history differs "
-                         f"by up to {h.max_difference.max():.3g})" for run, h in g.groupby("run", sort=False))
+        return "; ".join(f"{run} at ε = {', '.join(f'{b:.3g}' for b in sorted(set(h.budget)))}"
+                         + (f" (history differs by up to {h.max_difference.max():.3g})"
+                            if h.max_difference.notna().any() else "") for run, h in g.groupby("run", sort=False))
     parts = [f"as the model checked: {where(g)}" if role == "model" else f"as the transfer source of: {where(g)}"
              for role, g in r.groupby("role", sort=True)]
-    return ("**Checked on weights trained again** (the checkpoint was not kept and the retraining on another CPU "
-            "did not repeat the committed training to the bit, so these reports check a model of the same recipe): "
+    return ("**Checked on weights trained again** (the checkpoint was not kept and the retraining, on another CPU "
+            "or thread count, did not repeat the committed training to the bit, so these reports check a model of "
+            "the same recipe): "
             + "; ".join(parts) + ".")
