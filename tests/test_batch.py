@@ -210,6 +210,39 @@ def test_estimates_rank_runs_by_their_cost():
     assert batch.expected_seconds(cfg("st", precision="fp32")) > st
     assert batch.expected_seconds(cfg("st")) + audit_seconds(cfg("st")) > st
     assert batch.expected_seconds(cfg("st", "cifar10")) > batch.expected_seconds(cfg("st", "cifar10", epochs=6))
+    assert 0 < batch.expected_training_seconds(cfg("st")) < st
+    assert batch.expected_training_seconds(cfg("pgd-at")) > batch.expected_training_seconds(cfg("asgt"))
+
+
+def test_the_pending_estimate_counts_each_transfer_source_the_audits_must_train_again(tmp_path, monkeypatch):
+    """Checkpoints stay out of git: on a fresh clone the audit of every new run trains its seed's ST run again
+    (once per seed), and that is part of what the batch will cost."""
+    from asgt_lib.judgement import audit
+
+    class Planned:
+        def __init__(self, name: str, seed: int, finished: bool):
+            self.config = C.resolve(f"params/cifar10/{name}.yaml", "reference", seed)
+            self.run_dir, self.finished = tmp_path / f"{name}-seed{seed}", finished
+
+        def done(self) -> bool:
+            return self.finished
+
+    grid = [Planned("st", 0, True), Planned("st", 1, True), Planned("asgt", 0, False), Planned("asgt", 1, False),
+            Planned("at-fgsm", 1, False)]
+    on_machine: set[Path] = set()
+    monkeypatch.setattr(batch, "plan", lambda *a, **k: grid)
+    monkeypatch.setattr(audit, "unaudited_runs", lambda *a, **k: {})
+    monkeypatch.setattr(audit, "has_checkpoint", lambda d: d in on_machine)
+    runs = sum(batch.expected_seconds(j.config) + audit_seconds(j.config) for j in grid[2:])
+    st0, st1 = (batch.expected_training_seconds(j.config) for j in grid[:2])
+    assert audit.pending_work("reference", jobs=1) == (3, 0, pytest.approx(runs + st0 + st1))
+    on_machine.add(grid[0].run_dir)
+    assert audit.pending_work("reference", jobs=1) == (3, 0, pytest.approx(runs + st1))
+    # a finished run that lacks its audit and whose checkpoint is gone is trained again too
+    grid.append(Planned("sga", 0, True))
+    monkeypatch.setattr(audit, "unaudited_runs", lambda *a, **k: {str(grid[-1].run_dir): 2})
+    sga = audit_seconds(grid[-1].config) + batch.expected_training_seconds(grid[-1].config)
+    assert audit.pending_work("reference", jobs=1) == (3, 1, pytest.approx(runs + st1 + sga))
 
 
 def test_book_builds_from_the_finished_runs_rather_than_start_hours_of_work_without_compute(tmp_path, monkeypatch,

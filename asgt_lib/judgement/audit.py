@@ -374,17 +374,28 @@ def audit_seconds(cfg: RunConfig, params_dir: Path | None = None) -> float:
 def pending_work(preset: str, jobs: int = 1, data_dir: Path | None = None, results_dir: Path | None = None,
                  params_dir: Path | None = None) -> tuple[int, int, float]:
     """(runs of the grid missing or stale, runs finished but not audited, estimated wall seconds with ``jobs``
-    jobs) of what ``asgt book`` would compute for ``preset``: the runs with their audits, and the audits that
-    finished runs lack."""
+    jobs) of what ``asgt book`` would compute for ``preset``: the runs with their audits, the audits that
+    finished runs lack, and the training of every model those audits need whose checkpoint is not on this machine
+    (a finished transfer source, or a finished run itself; checkpoints stay out of git, so on a fresh clone every
+    seed's ST run is trained again once for its audits)."""
     from ..core.compute import physical_cores
-    from ..pipeline.batch import expected_seconds, plan
+    from ..pipeline.batch import expected_seconds, expected_training_seconds, plan
 
     grid = plan(preset, data_dir=data_dir, results_dir=results_dir, params_dir=params_dir)
     todo = [j for j in grid if not j.done()]
     lacking = unaudited_runs(preset, results_dir, params_dir)
-    by_dir = {str(j.run_dir): j.config for j in grid}
+    by_dir = {str(j.run_dir): j for j in grid}
+    st = {(j.config.dataset, j.config.seed): j for j in grid if j.config.method == "st"}
+    audited = [j for j in todo if j.config.method != "st"] + [by_dir[d] for d in lacking if d in by_dir]
+    needed = {str(j.run_dir): j for j in audited if str(j.run_dir) in lacking}  # finished runs audited later
+    for j in audited:
+        source = st.get((j.config.dataset, j.config.seed))
+        if source is not None and source.done():
+            needed[str(source.run_dir)] = source
+    retrained = [j for j in needed.values() if not has_checkpoint(j.run_dir)]
     seconds = sum(expected_seconds(j.config) + audit_seconds(j.config, params_dir) for j in todo)
-    seconds += sum(audit_seconds(by_dir[d], params_dir) for d in lacking if d in by_dir)
+    seconds += sum(audit_seconds(by_dir[d].config, params_dir) for d in lacking if d in by_dir)
+    seconds += sum(expected_training_seconds(j.config) for j in retrained)
     return len(todo), len(lacking), seconds / max(1, min(jobs, physical_cores()))
 
 

@@ -186,15 +186,23 @@ STEP_MS = {
                 "fgsm-rs": 419, "pgd-at": 1600, "asgt-rs": 1240},
 }
 STEP_SHAPE = {"mnist": (0.25, 128, 60000), "cifar10": (0.125, 256, 50000)}  # width, batch, full training set
-def expected_seconds(cfg: C.RunConfig) -> float:
-    """A rough estimate of a run's cost in seconds of one thread: its training steps at :data:`STEP_MS` (scaled by
-    width^1.5, batch size, and 2x for float32) and its sweep (test images x ε x attack steps, each about an ST step
-    per image). Good to a factor of about 1.5 on the machine it was measured on."""
+def expected_training_seconds(cfg: C.RunConfig) -> float:
+    """A rough estimate of the seconds of one thread that training a run of ``cfg`` takes: its steps at
+    :data:`STEP_MS`, scaled by width^1.5, batch size, and 2x for float32. Also what the audit spends when it trains
+    a transfer source again whose checkpoint is not on this machine."""
     width, batch, n_full = STEP_SHAPE[cfg.dataset]
     ms = STEP_MS[cfg.dataset].get(cfg.method, STEP_MS[cfg.dataset]["st"] * (1 + cfg.train_attack_steps) / 2)
     ms *= (cfg.width / width) ** 1.5 * cfg.batch_size / batch * (2.0 if cfg.precision == "fp32" else 1.0)
     n_train = cfg.n_train_per_class * 10 if cfg.n_train_per_class else n_full
-    train = -(-n_train // cfg.batch_size) * cfg.epochs * ms / 1000
+    return -(-n_train // cfg.batch_size) * cfg.epochs * ms / 1000
+
+
+def expected_seconds(cfg: C.RunConfig) -> float:
+    """A rough estimate of a run's cost in seconds of one thread: its training (:func:`expected_training_seconds`)
+    and its sweep (test images x ε x attack steps, each about an ST step per image). Good to a factor of about 1.5
+    on the machine it was measured on."""
+    width, batch, _ = STEP_SHAPE[cfg.dataset]
+    train = expected_training_seconds(cfg)
     n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000
     per_image_step = STEP_MS[cfg.dataset]["st"] * (cfg.width / width) ** 1.5 / batch / 1000
     sweep = n_test * len(cfg.eval_eps) * (1 + cfg.pgd_steps + cfg.mifgsm_steps) * per_image_step
