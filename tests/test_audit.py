@@ -266,6 +266,15 @@ def test_collapse_counts_are_compared_with_fishers_exact_test():
     s.loc[s.model == "asgt-k0.3", "collapsed"] = [1.0, 1.0, 1.0, 0.0, 0.0]
     row = field._collapse_row(s, "x", "asgt", "at-fgsm", "Q?")
     assert row["answer"] == "NOT DISTINGUISHABLE" and "3 of 5 seeds" in row["sentence"]
+    assert "about 12 seeds each would decide it" in row["to decide"] and row["to decide"] in row["sentence"]
+    s.loc[s.model == "asgt-k0.3", "collapsed"] = 1.0  # both collapse on every seed: settled, not open
+    row = field._collapse_row(s, "x", "asgt", "at-fgsm", "Q?")
+    assert row["answer"] == "NO, equal on every seed" and row["to decide"] == ""
+    s["collapsed"] = [1.0, 1.0, 0.0, 0.0, 0.0] * 2  # equal partial rates: open, and no seed count separates them
+    row = field._collapse_row(s, "x", "asgt", "at-fgsm", "Q?")
+    assert row["answer"] == "NOT DISTINGUISHABLE" and "no number of seeds would separate them" in row["to decide"]
+    row = field._collapse_row(s[s.seed == 0], "x", "asgt", "at-fgsm", "Q?")  # one seed each decides nothing
+    assert row["answer"] == "NOT ESTABLISHED" and row["to decide"].startswith("one seed")
 
 
 def test_attack_plot_draws_categories_as_unjoined_points_with_no_empty_column():

@@ -38,3 +38,15 @@ def test_seeds_to_decide_is_where_the_half_width_falls_below_the_distance_to_the
 def test_fisher_matches_scipy():
     assert stats.fisher(0, 5, 5, 5) == pytest.approx(sps.fisher_exact([[0, 5], [5, 0]]).pvalue)
     assert stats.fisher(2, 2, 1, 2) == pytest.approx(1.0)
+
+
+def test_fisher_seeds_to_decide_is_the_first_count_the_exact_test_separates():
+    def p(n, rate_a, rate_b):  # scaled counts, halves rounded up, tested with scipy directly
+        a, b = math.floor(rate_a * n + 0.5), math.floor(rate_b * n + 0.5)
+        return sps.fisher_exact([[a, n - a], [b, n - b]]).pvalue
+
+    n = stats.fisher_seeds_to_decide(5, 5, 3, 5)  # collapsed on 5 of 5 seeds against 3 of 5
+    assert p(n, 1.0, 0.6) < 0.05 and all(p(m, 1.0, 0.6) >= 0.05 for m in range(2, n))
+    assert n > 5 and stats.fisher_seeds_to_decide(3, 5, 5, 5) == n  # symmetric in the two methods
+    assert stats.fisher_seeds_to_decide(2, 5, 2, 5) is None  # equal rates: no number of seeds separates them
+    assert stats.fisher_seeds_to_decide(5, 5, 4, 5, max_seeds=10) is None

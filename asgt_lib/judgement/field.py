@@ -243,12 +243,29 @@ def _collapse_row(s: pd.DataFrame, key: str, a: str, b: str, question: str) -> d
         row["sentence"] = f"{question}: not judged (no training monitor)."
         return row
     p = stats.fisher(ka, n_a, kb, n_b)
-    answer = ("NOT DISTINGUISHABLE" if p >= 0.05 else "YES" if ka / n_a < kb / n_b else "NO, it collapses more often")
+    one_seed = min(n_a, n_b) < 2
+    every_or_none = not one_seed and {ka / n_a, kb / n_b} in ({0.0}, {1.0})  # both on every seed, or on none
+    answer = ("YES" if p < 0.05 and ka / n_a < kb / n_b else "NO, it collapses more often" if p < 0.05 else
+              ANSWERS["one seed"] if one_seed else ANSWERS["equal"] if every_or_none else "NOT DISTINGUISHABLE")
+    open_ = p >= 0.05 and not every_or_none
     row.update(difference=f"{ka}/{n_a} vs {kb}/{n_b}", interval=f"Fisher p = {p:.2g}", seeds=min(n_a, n_b),
-               answer=answer, **{"to decide": "" if p < 0.05 else "a count difference needs more seeds (exact test)"})
+               answer=answer, **{"to decide": _collapse_seeds_note(ka, n_a, kb, n_b) if open_ else ""})
     row["sentence"] = (f"{question}: {answer} ({na} collapsed on {collapse_text(ka, n_a)}, {nb} on "
-                       f"{collapse_text(kb, n_b)}; Fisher's exact test p = {p:.2g}).")
+                       f"{collapse_text(kb, n_b)}; Fisher's exact test p = {p:.2g}"
+                       + (f"; {row['to decide']}" if row["to decide"] else "") + ").")
     return row
+
+
+def _collapse_seeds_note(ka: int, n_a: int, kb: int, n_b: int) -> str:
+    """The seeds that would decide an open collapse comparison (:func:`stats.fisher_seeds_to_decide`)."""
+    if min(n_a, n_b) < 2:
+        return "one seed: the collapse rates, and so the seeds needed, are unknown"
+    if ka / n_a == kb / n_b:
+        return "the rates are equal: no number of seeds would separate them"
+    n = stats.fisher_seeds_to_decide(ka, n_a, kb, n_b)
+    if n is None:
+        return f"no number of seeds up to {stats.MAX_SEEDS} each would decide it at the measured rates"
+    return f"about {n} seeds each would decide it at the measured rates (Fisher's exact test; {min(n_a, n_b)} now)"
 
 
 def answer_rows(table: pd.DataFrame, result: Audit, dataset: str) -> pd.DataFrame:

@@ -119,3 +119,18 @@ def seeds_note(values, bound: float = 0.0) -> str:
 def fisher(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
     """Two-sided Fisher exact test p-value of k_a of n_a against k_b of n_b (e.g. seeds that collapsed)."""
     return float(stats.fisher_exact([[k_a, n_a - k_a], [k_b, n_b - k_b]], alternative="two-sided").pvalue)
+
+
+def fisher_seeds_to_decide(k_a: int, n_a: int, k_b: int, n_b: int, level: float = 0.95,
+                           max_seeds: int = MAX_SEEDS) -> int | None:
+    """How many seeds per method would let Fisher's exact test separate two counts (e.g. seeds that collapsed), were
+    the rates what they are now: the smallest n with p < 1 − level for round(n·k_a/n_a) of n against
+    round(n·k_b/n_b) of n (halves rounded up). None when the rates are equal (no number of seeds separates them) or
+    the answer exceeds ``max_seeds``."""
+    rate_a, rate_b = k_a / n_a, k_b / n_b
+    if rate_a == rate_b:
+        return None
+    for n in range(2, max_seeds + 1):
+        if fisher(math.floor(rate_a * n + 0.5), n, math.floor(rate_b * n + 0.5), n) < 1 - level:
+            return n
+    return None
