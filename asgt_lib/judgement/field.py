@@ -245,8 +245,14 @@ def _collapse_row(s: pd.DataFrame, key: str, a: str, b: str, question: str) -> d
     p = stats.fisher(ka, n_a, kb, n_b)
     one_seed = min(n_a, n_b) < 2
     every_or_none = not one_seed and {ka / n_a, kb / n_b} in ({0.0}, {1.0})  # both on every seed, or on none
-    answer = ("YES" if p < 0.05 and ka / n_a < kb / n_b else "NO, it collapses more often" if p < 0.05 else
-              ANSWERS["one seed"] if one_seed else ANSWERS["equal"] if every_or_none else "NOT DISTINGUISHABLE")
+    if p < 0.05:
+        answer = "YES" if ka / n_a < kb / n_b else "NO, it collapses more often"
+    elif one_seed:
+        answer = ANSWERS["one seed"]
+    elif every_or_none:
+        answer = ANSWERS["equal"]
+    else:
+        answer = "NOT DISTINGUISHABLE"
     open_ = p >= 0.05 and not every_or_none
     row.update(difference=f"{ka}/{n_a} vs {kb}/{n_b}", interval=f"Fisher p = {p:.2g}", seeds=min(n_a, n_b),
                answer=answer, **{"to decide": _collapse_seeds_note(ka, n_a, kb, n_b) if open_ else ""})
