@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="audit each run as soon as it finishes, while its checkpoint is on this machine")
     batch.add_argument("--notebooks-dir", type=Path, default=None,
                        help="where executed run notebooks are kept (default: $ASGT_NOTEBOOKS_DIR, else book/runs)")
+    batch.add_argument("--seed", type=int, action="append", help="restrict to this seed (repeatable)")
+    batch.add_argument("--add-attack-steps", action="store_true",
+                       help="also score the finished runs of the selection under the attack-step conventions "
+                            "(attack_step) they lack, training each again where its checkpoint is not on this "
+                            "machine; the rows are kept only if the weights repeat the committed run")
     _common(batch)
 
     audit = sub.add_parser("audit", help="robustness sanity checks and saliency faithfulness of every finished run "
@@ -137,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for cfg in configs:
         start = time.perf_counter()
         result = run(cfg, args.data_dir, args.results_dir, args.device, progress=not args.quiet)
-        table = result.robustness.pivot(index="eps", columns="attack", values="accuracy").mul(100).round(2)
+        table = result.robustness.pivot(index="eps", columns=["attack_step", "attack"],
+                                        values="accuracy").mul(100).round(2)
         state = "cached" if result.cached else f"computed in {time.perf_counter() - start:.1f} s"
         print(f"\n{cfg.dataset} {cfg.label} seed {cfg.seed} [{cfg.preset}] ({result.config['data_label']}), "
               f"{state}\n  clean accuracy {100 * result.clean_accuracy:.2f}%   run wall time "
@@ -161,7 +167,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         preset=args.preset, datasets=args.dataset, only=args.only, jobs=args.jobs,
         data_dir=args.data_dir, results_dir=args.results_dir, params_dir=args.params_dir,
         notebooks_dir=args.notebooks_dir, device=args.device, progress=not args.quiet,
-        after_run=audit_run if args.audit else None,
+        after_run=audit_run if args.audit else None, seeds=args.seed, add_attack_steps=args.add_attack_steps,
     )
 
 

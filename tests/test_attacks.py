@@ -78,3 +78,59 @@ def test_pgd_generator_makes_it_reproducible(trained_alexnet, tiny_batch):
     b = pgd(trained_alexnet, x, y, 0.2, steps=3, generator=torch.Generator().manual_seed(5))
     c = pgd(trained_alexnet, x, y, 0.2, steps=3, generator=torch.Generator().manual_seed(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.3])
+def test_fixed_step_pgd_is_torchattacks_default_pgd(trained_alexnet, mnist_sample, eps):
+    """``attack_step: fixed`` is torchattacks' PGD built from ε alone (α = 2/255, 10 steps, random start)."""
+    from asgt_lib.core.config import RunConfig
+    from asgt_lib.core.evaluate import attack_fn
+
+    _, test = mnist_sample
+    cfg = RunConfig(dataset="mnist", method="st", pgd_steps=3, pgd_step_factor=1.0)  # ignored under `fixed`
+    torch.manual_seed(7)
+    start = torch.empty_like(test.x).uniform_(-eps, eps)
+    torch.manual_seed(7)
+    theirs = torchattacks.PGD(trained_alexnet, eps=eps)(test.x, test.y)
+    gen = torch.Generator()
+    gen.manual_seed(7)
+    assert torch.equal(torch.empty_like(test.x).uniform_(-eps, eps, generator=gen), start)  # same start stream
+    ours = attack_fn("pgd", cfg, seed=7, step="fixed")(trained_alexnet, test.x, test.y, eps)
+    assert torch.equal(ours, theirs)
+    scaled = attack_fn("pgd", cfg, seed=7, step="scaled")(trained_alexnet, test.x, test.y, eps)
+    assert not torch.equal(scaled, theirs)  # the run's own step settings apply only under `scaled`
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.3])
+def test_fixed_step_mifgsm_is_torchattacks_default_mifgsm(trained_alexnet, mnist_sample, eps):
+    """``attack_step: fixed`` is torchattacks' MIFGSM built from ε alone (α = 2/255, 10 steps, decay 1.0); the
+    iterate moves at most 10·2/255 from x, so the accuracy no longer falls once ε passes that."""
+    from asgt_lib.core.config import RunConfig
+    from asgt_lib.core.evaluate import FIXED_ALPHA, FIXED_STEPS, attack_fn
+
+    _, test = mnist_sample
+    cfg = RunConfig(dataset="mnist", method="st", mifgsm_steps=2, mifgsm_decay=0.5)  # ignored under `fixed`
+    ours = attack_fn("mifgsm", cfg, step="fixed")(trained_alexnet, test.x, test.y, eps)
+    theirs = torchattacks.MIFGSM(trained_alexnet, eps=eps)(test.x, test.y)
+    assert _accuracy(trained_alexnet, ours, test.y) == pytest.approx(_accuracy(trained_alexnet, theirs, test.y),
+                                                                     abs=0.02)
+    assert (ours - test.x).abs().max() <= min(eps, FIXED_STEPS * FIXED_ALPHA) + 1e-6
+    assert (ours - theirs).abs().max() <= 2 * min(eps, FIXED_STEPS * FIXED_ALPHA) + 1e-6
+
+
+def test_fixed_step_mifgsm_is_flat_beyond_its_reach(trained_alexnet, mnist_sample):
+    """Past ε = 10·2/255 ≈ 0.078 the projection never binds: the fixed-step MI-FGSM returns the same images."""
+    from asgt_lib.core.config import RunConfig
+    from asgt_lib.core.evaluate import attack_fn
+
+    _, test = mnist_sample
+    attack = attack_fn("mifgsm", RunConfig(dataset="mnist", method="st"), step="fixed")
+    assert torch.equal(attack(trained_alexnet, test.x, test.y, 0.2), attack(trained_alexnet, test.x, test.y, 0.4))
+
+
+def test_unknown_attack_step_is_named():
+    from asgt_lib.core.config import RunConfig
+    from asgt_lib.core.evaluate import attack_fn
+
+    with pytest.raises(ValueError, match="allowed values: scaled, fixed"):
+        attack_fn("pgd", RunConfig(dataset="mnist", method="st"), step="tiny")

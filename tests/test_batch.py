@@ -296,3 +296,31 @@ def test_jobs_must_be_a_positive_whole_number(value, message, capsys):
         with pytest.raises(SystemExit) as exit_:
             cli.main([command, "--jobs", value])
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_add_attack_steps_scores_committed_runs_in_place_and_nothing_becomes_stale(tmp_path, data_dir, capsys):
+    """A batch committed before ``fixed`` existed (datasets.yaml asks for ``scaled`` alone) is neither stale nor
+    re-executed once both are asked for; ``add_attack_steps`` adds the missing rows, only for the seeds named."""
+    params = _params_dir(tmp_path)
+    (params / "mnist" / "st.yaml").write_text("dataset: mnist\nmethod: st\n")
+    datasets = params / "datasets.yaml"
+    both = datasets.read_text()
+    datasets.write_text(both.replace("attack_step: [scaled, fixed]", "attack_step: [scaled]"))
+    kwargs = dict(preset="smoke", datasets=["mnist"], data_dir=data_dir, results_dir=tmp_path / "results",
+                  params_dir=params, notebooks_dir=tmp_path / "nb", progress=False)
+    assert batch.run_batch(**kwargs) == 0
+    datasets.write_text(both)
+    assert batch.stale_runs("smoke", data_dir, tmp_path / "results", params) == []
+    [job] = batch.plan("smoke", ["mnist"], data_dir=data_dir, results_dir=tmp_path / "results", params_dir=params,
+                       notebooks_dir=tmp_path / "nb")
+    assert job.done() and batch.missing_attack_steps(job) == ["fixed"]
+    capsys.readouterr()
+    with pytest.raises(C.ConfigError, match=r"no run of preset smoke matches .*seeds=\[1\]"):  # not in the grid
+        batch.run_batch(**kwargs, seeds=[1], add_attack_steps=True)
+    assert batch.missing_attack_steps(job) == ["fixed"]
+    assert batch.run_batch(**kwargs, seeds=[0], add_attack_steps=True) == 0
+    out = capsys.readouterr().out
+    assert "0 to execute" in out and "1 finished run(s) to score" in out and "(+fixed)" in out
+    assert batch.missing_attack_steps(job) == []
+    assert experiment.load_result(job.run_dir).attack_steps == ["scaled", "fixed"]
+    assert batch.stale_runs("smoke", data_dir, tmp_path / "results", params) == []

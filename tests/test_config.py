@@ -119,6 +119,8 @@ def test_a_parameter_at_its_neutral_value_leaves_the_key_as_it_was_before_the_pa
     ({"epochs": 2.5}, "key 'epochs' has value 2.5, which is not a valid integer"),
     ({"lr": [1, 2]}, "key 'lr'"),
     ({"learning_rate": 0.1}, "key 'learning_rate' is unknown; allowed keys: dataset, method"),
+    ({"attack_step": "tiny"}, "attack_step entry 'tiny' is unknown; allowed values: scaled, fixed"),
+    ({"attack_step": ["fixed", "fixed"]}, "must name each convention once"),
 ])
 def test_bad_parameters_name_key_and_fix(raw, message):
     spec = {"dataset": "mnist", "method": "asgt", **raw}
@@ -176,3 +178,14 @@ def test_an_error_names_the_layer_that_set_the_value(tmp_path):
     bad.write_text("dataset: mnist\nmethod: sgt\nk: 2\n")
     with pytest.raises(C.ConfigError, match=rf"^{bad}: k=2.0 is outside"):
         C.resolve(bad, preset="smoke", overrides={"lam": 0.5}, overrides_source="--set")
+
+
+def test_attack_step_chooses_which_numbers_are_computed_not_their_key():
+    """A run scored under one convention is the same run once the other is added: neither hash moves, and the
+    paper's files ask for both conventions (issue 35)."""
+    both = C.resolve(C.ROOT / "params" / "mnist" / "asgt.yaml", "reference", 0)
+    assert both.attack_step == ("scaled", "fixed")
+    for step in ("scaled", "fixed", "fixed,scaled"):
+        one = C.resolve(C.ROOT / "params" / "mnist" / "asgt.yaml", "reference", 0, {"attack_step": step})
+        assert one.run_hash("mnist") == both.run_hash("mnist") and one.train_hash("mnist") == both.train_hash("mnist")
+    assert C.RunConfig(dataset="mnist", method="st").attack_step == ("scaled",)  # a config.json of before

@@ -90,7 +90,7 @@ def test_run_writes_a_tidy_table_and_is_cached(tmp_path, data_dir):
     cfg = smoke("asgt")
     first = experiment.run(cfg, data_dir, tmp_path, progress=False)
     table = first.robustness
-    assert list(table.columns[:13]) == experiment.RESULT_COLUMNS
+    assert list(table.columns[:len(experiment.RESULT_COLUMNS)]) == experiment.RESULT_COLUMNS
     assert set(table.attack) == {"fgsm", "pgd", "mifgsm"} and sorted(set(table.eps)) == list(cfg.eval_eps)
     assert (table.dataset == "mnist").all() and (table.data_source == "mnist").all()
     assert not first.cached and first.metrics["provenance"]["torch"].startswith("2.14.1")
@@ -194,6 +194,60 @@ def test_collect_concatenates_finished_runs(tmp_path, data_dir):
         experiment.run(smoke(method), data_dir, tmp_path, progress=False)
     table = experiment.collect(tmp_path, "smoke")
     assert set(table.name) == {"st", "sgt-k0.3"} and len(experiment.finished_runs(tmp_path, "smoke")) == 2
+    assert set(table.attack_step) == {"scaled"}  # what every verdict reads, by default
+    both = experiment.collect(tmp_path, "smoke", attack_step=None)
+    assert set(both.attack_step) == {"scaled", "fixed"} and len(both) == 2 * len(table)
+    assert len(experiment.collect(tmp_path, "smoke", attack_step="fixed")) == len(table)
+    with pytest.raises(ValueError, match="attack step 'tiny' is unknown; allowed values: scaled, fixed"):
+        experiment.collect(tmp_path, "smoke", attack_step="tiny")
+
+
+def test_a_run_scores_both_attack_step_conventions_and_fgsm_is_the_same_under_both(tmp_path, data_dir):
+    result = experiment.run(smoke("st", eval_eps=[0.0, 0.1, 0.2, 0.3]), data_dir, tmp_path, progress=False)
+    assert result.attack_steps == ["scaled", "fixed"]
+    wide = result.robustness.pivot(index="eps", columns=["attack_step", "attack"], values="accuracy")
+    assert wide["scaled"]["fgsm"].equals(wide["fixed"]["fgsm"])
+    assert set(result.metrics["attack_seconds"]) == {"scaled", "fixed"}
+    assert result.accuracy("pgd", 0.2, "fixed") == wide["fixed"]["pgd"][0.2]
+
+
+def test_a_convention_added_to_a_finished_run_changes_nothing_else(tmp_path, data_dir):
+    """A run committed under ``scaled`` alone gains its ``fixed`` rows in place: same directory (the key does not
+    move), every other file byte for byte, the scaled rows' numbers unchanged, the addition's provenance recorded;
+    the same when its weights must be trained again (the checkpoint is not in git)."""
+    import shutil
+
+    cfg = smoke("sgt", attack_step="scaled")
+    run = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    before = {f.name: f.read_bytes() for f in run.run_dir.iterdir()}
+    shutil.rmtree(experiment.checkpoint_dir_for(cfg, "mnist", tmp_path))
+    assert experiment.add_attack_steps(run.run_dir, ("scaled", "fixed"), data_dir) == ["fixed"]
+    after = experiment.load_result(run.run_dir)  # verifies the new manifest
+    assert after.attack_steps == ["scaled", "fixed"]
+    assert experiment.run_dir_for(smoke("sgt"), "mnist", tmp_path) == run.run_dir
+    for name in before.keys() - {"robustness.csv", "manifest.json"}:
+        assert (run.run_dir / name).read_bytes() == before[name], name
+    scaled = after.robustness[after.robustness.attack_step == "scaled"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(scaled, run.robustness.reset_index(drop=True))
+    record = json.loads((run.run_dir / experiment.ADDED_STEPS_FILE).read_text())["fixed"]
+    assert record["weights"]["same_history"] and record["weights"]["trained_again"]
+    assert experiment.add_attack_steps(run.run_dir, ("fixed",), data_dir) == []  # nothing left to add
+
+
+def test_a_convention_is_not_added_to_weights_that_differ_from_the_committed_run(tmp_path, data_dir):
+    cfg = smoke("st", attack_step="scaled")
+    run = experiment.run(cfg, data_dir, tmp_path, progress=False)
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    metrics["history"][-1]["loss"] += 1e-3  # as if the committed run came from another CPU's bf16 kernels
+    (run.run_dir / "metrics.json").write_text(json.dumps(metrics))
+    storage.write_manifest(run.run_dir)
+    table = (run.run_dir / "robustness.csv").read_bytes()
+    with pytest.raises(experiment.WeightsMismatchError, match="differ from the committed run's.*recompute the run whole"):
+        experiment.add_attack_steps(run.run_dir, ("fixed",), data_dir)
+    assert (run.run_dir / "robustness.csv").read_bytes() == table
+    assert not (run.run_dir / experiment.ADDED_STEPS_FILE).exists()
+    with pytest.raises(ValueError, match="attack step 'tiny' is unknown"):
+        experiment.add_attack_steps(run.run_dir, ("tiny",), data_dir)
 
 
 # --------------------------------------------------------------------------- command line

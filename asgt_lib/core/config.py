@@ -29,6 +29,10 @@ DATASETS = ("mnist", "cifar10")
 METHODS = ("st", "sgt", "at-fgsm", "sga", "asgt", "asgt-code", "fgsm-rs", "pgd-at", "asgt-rs")
 MODELS = ("alexnet", "resnet18")
 ATTACKS = ("fgsm", "pgd", "mifgsm")
+#: Step-size conventions of the evaluation's iterative attacks (:func:`asgt_lib.core.evaluate.attack_fn`):
+#: ``scaled``, the step sized to the budget (PGD α = pgd_step_factor·ε/steps, MI-FGSM α = ε/steps), and ``fixed``,
+#: torchattacks' defaults (α = 2/255, 10 steps whatever ε), which the paper's probable code left in place (issue 35).
+ATTACK_STEPS = ("scaled", "fixed")
 TRAIN_ATTACKS = ("fgsm", "fgsm-rs", "pgd")
 MASK_FILLS = ("uniform", "mean")
 SALIENCY_OF = ("logit", "log_softmax")
@@ -59,6 +63,10 @@ EVAL_ONLY_KEYS = (
 )
 #: Keys that name or file a run but do not change any number it produces.
 LABEL_KEYS = ("name", "preset")
+#: Keys that choose *which* numbers a run's evaluation computes, never their values: every attack-step convention's
+#: rows are computed from the same weights, independently of the others. Left out of every key, so a run scored under
+#: one convention is the same run once another is added (``experiment.add_attack_steps``), not a stale one.
+EXTENT_KEYS = ("attack_step",)
 
 #: Numerics versions, one per part of the computation. A result is keyed by its parameters, its data source and
 #: the versions of the parts that produced it, never by the library version, so that hours of committed compute
@@ -153,6 +161,7 @@ class RunConfig:
     pgd_step_factor: float = 2.5
     mifgsm_steps: int = 10
     mifgsm_decay: float = 1.0
+    attack_step: tuple[str, ...] = ("scaled",)  # the step conventions the sweep scores (ATTACK_STEPS; one or both)
     n_saliency_maps: int = 8
 
     def __post_init__(self) -> None:
@@ -163,6 +172,7 @@ class RunConfig:
         d = dataclasses.asdict(self)
         d["eval_attacks"] = list(self.eval_attacks)
         d["eval_eps"] = list(self.eval_eps)
+        d["attack_step"] = list(self.attack_step)
         return d
 
     def _digest(self, drop: tuple[str, ...], extra: Mapping[str, Any]) -> str:
@@ -174,11 +184,12 @@ class RunConfig:
     def run_hash(self, data_source: str) -> str:
         """Hash of everything that changes a result number (labels excluded, data source and the numerics
         versions of training and evaluation included)."""
-        return self._digest(LABEL_KEYS, {"data_source": data_source, "numerics": numerics("train", "evaluate")})
+        return self._digest(LABEL_KEYS + EXTENT_KEYS,
+                            {"data_source": data_source, "numerics": numerics("train", "evaluate")})
 
     def train_hash(self, data_source: str) -> str:
         """Hash of everything that changes the trained weights."""
-        return self._digest(LABEL_KEYS + EVAL_ONLY_KEYS, {"data_source": data_source, "numerics": numerics("train")})
+        return self._digest(LABEL_KEYS + EXTENT_KEYS + EVAL_ONLY_KEYS, {"data_source": data_source, "numerics": numerics("train")})
 
     @property
     def label(self) -> str:
@@ -305,6 +316,11 @@ def _validate(c: RunConfig) -> None:
                "train_attack", "method")
     for a in c.eval_attacks:
         _one_of("eval_attacks entry", a, ATTACKS)
+    for a in c.attack_step:
+        _one_of("attack_step entry", a, ATTACK_STEPS)
+    _check(len(c.attack_step) > 0 and len(set(c.attack_step)) == len(c.attack_step),
+           f"attack_step={list(c.attack_step)} must name each convention once, at least one of: "
+           f"{', '.join(ATTACK_STEPS)}", "attack_step")
     _check(0.0 < c.k < 1.0, f"k={c.k} is outside (0, 1): k is the fraction of input features masked, e.g. 0.3", "k")
     _check(c.lam >= 0.0, f"lam={c.lam} is negative: λ weighs the KL term and must be >= 0 (the paper uses 1)", "lam")
     _check(c.eps_train >= 0.0, f"eps_train={c.eps_train} is negative: an L∞ budget must be >= 0", "eps_train")

@@ -20,21 +20,40 @@ from torch import nn
 from tqdm import tqdm
 
 from .attacks import get_attack
-from .config import RunConfig
+from .config import ATTACK_STEPS, RunConfig
 from .models import eval_mode, predict
 from .saliency import saliency
 
 
-def attack_fn(name: str, cfg: RunConfig, seed: int = 0) -> Callable[..., torch.Tensor]:
-    """The attack ``name`` with the run's settings; PGD's random start is seeded per call for reproducibility."""
+#: The ``fixed`` attack-step convention: torchattacks 3.5.1's defaults for ``PGD`` and ``MIFGSM`` (α = 2/255,
+#: 10 steps, PGD from a random start, MI-FGSM decay 1.0), whatever ε. The paper's probable code (niniack/continualTrain)
+#: builds its attacks from ``eps`` alone and so keeps them. With α·steps = 20/255 ≈ 0.078, PGD ends within 0.078 of
+#: its random start, and MI-FGSM (no random start) within 0.078 of x: its accuracy is the same at every ε ≥ 0.078.
+FIXED_ALPHA = 2 / 255
+FIXED_STEPS = 10
+FIXED_DECAY = 1.0
+
+
+def attack_fn(name: str, cfg: RunConfig, seed: int = 0, step: str = "scaled") -> Callable[..., torch.Tensor]:
+    """The attack ``name`` with the run's settings under the step convention ``step`` (``config.ATTACK_STEPS``):
+    ``scaled`` sizes α to ε (PGD ``pgd_step_factor``·ε/``pgd_steps``, MI-FGSM ε/``mifgsm_steps``); ``fixed`` is
+    torchattacks' default (:data:`FIXED_ALPHA`, :data:`FIXED_STEPS`). FGSM has no step and is the same under both.
+    PGD's random start is seeded per call for reproducibility."""
+    if step not in ATTACK_STEPS:
+        raise ValueError(f"attack step '{step}' is unknown; allowed values: {', '.join(ATTACK_STEPS)}")
     attack = get_attack(name)
+    fixed = step == "fixed"
     if name == "pgd":
+        steps = FIXED_STEPS if fixed else cfg.pgd_steps
+
         def run_pgd(model, x, y, eps):
-            alpha = cfg.pgd_step_factor * eps / cfg.pgd_steps
-            return attack(model, x, y, eps, steps=cfg.pgd_steps, alpha=alpha,
+            alpha = FIXED_ALPHA if fixed else cfg.pgd_step_factor * eps / cfg.pgd_steps
+            return attack(model, x, y, eps, steps=steps, alpha=alpha,
                           generator=torch.Generator(device=x.device).manual_seed(seed))
         return run_pgd
     if name == "mifgsm":
+        if fixed:
+            return functools.partial(attack, steps=FIXED_STEPS, alpha=FIXED_ALPHA, decay=FIXED_DECAY)
         return functools.partial(attack, steps=cfg.mifgsm_steps, decay=cfg.mifgsm_decay)
     return attack
 

@@ -87,7 +87,8 @@ from torch import nn
 
 from ..core.attacks import fgsm, pgd, pgd_search, project
 from ..core.data import load_split
-from ..pipeline.experiment import derived_dir, load_trained_model, run_config, weights_record
+from ..pipeline.experiment import (DEFAULT_ATTACK_STEP, derived_dir, load_trained_model, read_robustness,
+                                   run_config, weights_record)
 from ..core.models import eval_mode, predict
 from ..core.storage import is_finished, staging_dir, write_json
 
@@ -522,7 +523,8 @@ def sanity_report(
     st_weights = (None if st_run_dir is None else weights if Path(st_run_dir).resolve() == run_dir.resolve()
                   else _checked_weights(Path(st_run_dir), f"the ST run of {label}"))
     test = load_split(cfg.dataset, False, data_dir, n_per_class, cfg.subset_seed)
-    robustness = pd.read_csv(run_dir / "robustness.csv")
+    robustness = read_robustness(run_dir / "robustness.csv")  # the checks read the budget-sized steps
+    robustness = robustness[robustness.attack_step == DEFAULT_ATTACK_STEP]
     result = sanity_checks(model, test.x, test.y, cfg.dataset, st_model, robustness, settings, label)
     ident = {"dataset": cfg.dataset, "method": cfg.method, "name": cfg.label, "seed": cfg.seed, "preset": cfg.preset}
     checks = result.checks.assign(**ident)

@@ -65,6 +65,7 @@ def plan(
     params_dir: Path | None = None,
     notebooks_dir: Path | None = None,
     device: str | None = None,
+    seeds: list[int] | None = None,
 ) -> list[Job]:
     """Resolve and validate every run of the grid before anything runs (a bad file stops the batch at once).
 
@@ -85,11 +86,14 @@ def plan(
         source = data_source(dataset, data_dir)
         for f in files:
             for seed in C.preset_seeds(preset, dataset, params_dir, run=f.stem):
+                if seeds and seed not in seeds:
+                    continue
                 cfg = keyed_config(C.resolve(f, preset, seed, params_dir=params_dir), source, results_dir, dev)
                 nb = notebooks_dir / notebook_name(cfg.dataset, cfg.label, cfg.seed)
                 jobs.append(Job(f, cfg, run_dir_for(cfg, source, results_dir), nb))
     if not jobs:
-        raise C.ConfigError(f"no run files match datasets={datasets} only={only} in {params_dir or 'params/'}")
+        raise C.ConfigError(f"no run of preset {preset} matches datasets={datasets} only={only} seeds={seeds} in "
+                            f"{params_dir or 'params/'}")
     seen: dict[Path, Path] = {}
     for job in jobs:
         if job.notebook in seen and seen[job.notebook] != job.run_file:
@@ -209,6 +213,31 @@ def expected_seconds(cfg: C.RunConfig) -> float:
     return train + sweep
 
 
+def missing_attack_steps(job: Job) -> list[str]:
+    """The step conventions a finished run's config asks for (``attack_step``) that its table lacks: a run
+    committed before a convention existed. Not stale (the conventions are not part of its key); ``asgt batch
+    --add-attack-steps`` scores them."""
+    from .experiment import attack_steps_of, read_robustness
+
+    if not job.done():
+        return []
+    present = attack_steps_of(read_robustness(job.run_dir / "robustness.csv"))
+    return [s for s in job.config.attack_step if s not in present]
+
+
+def add_steps(job: Job, data_dir: Path, device: str | None) -> tuple[str, float, str | None]:
+    """Worker: score a finished run under the conventions it lacks (:func:`experiment.add_attack_steps`, which
+    trains the model again where its checkpoint is not here, with the run's own thread count)."""
+    from .experiment import add_attack_steps
+
+    start = time.perf_counter()
+    try:
+        added = add_attack_steps(job.run_dir, job.config.attack_step, data_dir, device)
+    except Exception as exc:  # one failure never stops the rest; nothing of the run was changed
+        return job.title, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
+    return f"{job.title} (+{', '.join(added) or 'nothing'})", time.perf_counter() - start, None
+
+
 def run_batch(
     preset: str = "quick",
     datasets: list[str] | None = None,
@@ -221,23 +250,34 @@ def run_batch(
     device: str | None = None,
     progress: bool = True,
     after_run: AfterRun | None = None,
+    seeds: list[int] | None = None,
+    add_attack_steps: bool = False,
 ) -> int:
     """Execute the grid of ``preset``; print one line per run with its wall time; 0 if every run finished.
 
     ``after_run``: called in the run's worker right after it finishes, while its checkpoint is on this machine:
     ``asgt batch --audit`` passes the audit (:func:`asgt_lib.judgement.audit.audit_run`), for long protocols whose
     checkpoints do not outlive the machine (``reference``); otherwise ``asgt audit`` audits the finished runs
-    afterwards. A module-level function, since the workers are spawned processes."""
+    afterwards. A module-level function, since the workers are spawned processes.
+
+    ``add_attack_steps``: also score every finished run of the selection under the step conventions its config asks
+    for and its table lacks (:func:`missing_attack_steps`), seed by seed; hours where the weights must be trained
+    again, so never implied."""
     from .experiment import default_results_dir
 
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
-    grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir, device)
+    grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir, device, seeds)
     # ST first (every other run's audit transfers attacks from it), then the costliest runs first
     # (longest-processing-time order), so that no worker idles at the end of the batch
     todo = sorted((j for j in grid if not j.done()), key=lambda j: (j.config.method != "st", -expected_seconds(j.config)))
+    # the additions seed by seed (a finished seed is one more pair for every claim), the costliest first
+    extend = sorted((j for j in grid if add_attack_steps and missing_attack_steps(j)),
+                    key=lambda j: (j.config.seed, -expected_seconds(j.config)))
     print(f"asgt batch [{preset}]: {len(grid)} runs, {len(grid) - len(todo)} already finished, "
-          f"{len(todo)} to execute with {jobs} job(s)", flush=True)
+          f"{len(todo)} to execute with {jobs} job(s)"
+          + (f"; {len(extend)} finished run(s) to score under the attack-step conventions they lack"
+             if add_attack_steps else ""), flush=True)
     threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
     start, failures = time.perf_counter(), []
     # spawned, not forked, workers: with an after_run hook (the audit) a worker runs torch itself, and a child forked from a process
@@ -247,14 +287,15 @@ def run_batch(
     with futures.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(execute, j, notebook_parameters(j, data_dir, results_dir, params_dir), threads,
                                device, after_run): j for j in todo}
+        pending.update({pool.submit(add_steps, j, data_dir, device): j for j in extend})
         for i, done in enumerate(futures.as_completed(pending), start=1):
             title, seconds, error = done.result()
             status = "FAILED: " + error if error else "ok"
-            print(f"  [{i}/{len(todo)}] {title}: {seconds:.1f} s {status}", flush=True)
+            print(f"  [{i}/{len(pending)}] {title}: {seconds:.1f} s {status}", flush=True)
             if error:
                 failures.append((title, error))
     print(f"asgt batch [{preset}]: wall time {time.perf_counter() - start:.1f} s, "
-          f"{len(todo) - len(failures)} executed, {len(failures)} failed", flush=True)
+          f"{len(pending) - len(failures)} executed, {len(failures)} failed", flush=True)
     for title, error in failures:
         print(f"asgt batch: run {title} failed: {error}", file=sys.stderr)
     return 1 if failures else 0

@@ -6,7 +6,10 @@ Layout under the results directory::
     checkpoints/<dataset>/<train-hash>.training/   state.safetensors while the run trains (resume after a kill)
     <preset>/<dataset>/<name>/seed<N>-<run-hash>/
         config.json         resolved parameters (+ data source, hashes)
-        robustness.csv      tidy: dataset, data_source, model, method, name, k, lam, seed, preset, attack, eps, accuracy, n
+        robustness.csv      tidy: dataset, data_source, model, method, name, k, lam, seed, preset, attack_step, attack,
+                            eps, accuracy, n (attack_step: the step convention, config.ATTACK_STEPS; a table written
+                            before the column existed holds ``scaled`` rows only)
+        attack_steps.json   where a convention was added to a finished run later (add_attack_steps): its provenance
         metrics.json        clean accuracy, wall times, provenance (git commit, versions, device)
         saliency.safetensors   Fig. 6 material (test images, labels, saliency)
         manifest.json       SHA-256 of every file: present and matching <=> the run is finished
@@ -22,6 +25,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 import warnings
@@ -37,17 +41,41 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..core import compute
 from ..core.compute import resolve_device
-from ..core.config import FIELD_NAMES, MASKING_METHODS, RunConfig, digest, numerics
+from ..core.config import ATTACK_STEPS, FIELD_NAMES, MASKING_METHODS, RunConfig, digest, numerics
 from ..core.data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
 from ..core.evaluate import attack_fn, robustness_curve, saliency_examples
 from ..core.models import build_model, predict
-from ..core.storage import (CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir,
+from ..core.storage import (MANIFEST, CorruptFileError, is_finished, load_checkpoint, save_checkpoint, staging_dir,
                             verify_dir, write_json)
 from ..core.saliency import convention_variants, mask_overlap
 from ..core.train import TrainingState, saliency_convention, train
 
 RESULT_COLUMNS = ["dataset", "data_source", "model", "method", "name", "k", "lam", "seed", "preset",
-                  "attack", "eps", "accuracy", "n"]
+                  "attack_step", "attack", "eps", "accuracy", "n"]
+#: The step convention of every row written before the ``attack_step`` column existed.
+DEFAULT_ATTACK_STEP = "scaled"
+#: Where a finished run records the conventions added to it after it was committed (:func:`add_attack_steps`).
+ADDED_STEPS_FILE = "attack_steps.json"
+
+
+class WeightsMismatchError(RuntimeError):
+    """The weights trained again for a finished run are not the ones its committed numbers came from."""
+
+
+def read_robustness(path: Path) -> pd.DataFrame:
+    """A run's ``robustness.csv`` with its ``attack_step`` column, ``scaled`` where the table predates it: the one
+    way every reader loads the table."""
+    table = pd.read_csv(path)
+    if "attack_step" not in table.columns:
+        table.insert(list(table.columns).index("attack") if "attack" in table.columns else len(table.columns),
+                     "attack_step", DEFAULT_ATTACK_STEP)
+    return table
+
+
+def attack_steps_of(table: pd.DataFrame) -> list[str]:
+    """The step conventions a robustness table holds, in ``config.ATTACK_STEPS`` order."""
+    present = set(table["attack_step"]) if "attack_step" in table.columns else {DEFAULT_ATTACK_STEP}
+    return [s for s in ATTACK_STEPS if s in present]
 
 
 def default_results_dir() -> Path:
@@ -69,11 +97,16 @@ class RunResult:
     def clean_accuracy(self) -> float:
         return float(self.metrics["clean_accuracy"])
 
-    def accuracy(self, attack: str, eps: float) -> float:
+    @property
+    def attack_steps(self) -> list[str]:
+        """The step conventions this run was scored under."""
+        return attack_steps_of(self.robustness)
+
+    def accuracy(self, attack: str, eps: float, attack_step: str = DEFAULT_ATTACK_STEP) -> float:
         r = self.robustness
-        row = r[(r.attack == attack) & ((r.eps - eps).abs() < 1e-9)]
+        row = r[(r.attack == attack) & ((r.eps - eps).abs() < 1e-9) & (r.attack_step == attack_step)]
         if row.empty:
-            raise KeyError(f"no result for attack={attack} eps={eps} in {self.run_dir}")
+            raise KeyError(f"no result for attack={attack} eps={eps} attack_step={attack_step} in {self.run_dir}")
         return float(row.accuracy.iloc[0])
 
     def saliency(self) -> dict[str, torch.Tensor]:
@@ -171,7 +204,7 @@ def load_result(run_dir: Path, cached: bool = True) -> RunResult:
     return RunResult(
         run_dir=run_dir,
         config=json.loads((run_dir / "config.json").read_text()),
-        robustness=pd.read_csv(run_dir / "robustness.csv"),
+        robustness=read_robustness(run_dir / "robustness.csv"),
         metrics=json.loads((run_dir / "metrics.json").read_text()),
         cached=cached,
     )
@@ -200,8 +233,7 @@ def run(
     model, history, train_info = trained_model(cfg, source, data_dir, results_dir, dev, progress, force)
 
     eval_start = time.perf_counter()
-    attacks = {name: attack_fn(name, cfg, seed=cfg.seed) for name in cfg.eval_attacks}
-    curve = robustness_curve(model, test.x, test.y, attacks, cfg.eval_eps, cfg.eval_batch_size, progress=progress)
+    curve = score(model, test, cfg, cfg.attack_step, progress)
     clean_accuracy = (predict(model, test.x, cfg.eval_batch_size) == test.y).float().mean().item()
     maps = saliency_examples(model, test.x, test.y, cfg.n_saliency_maps)
     overlaps = convention_overlaps(model, test.x, test.y, cfg, dev)
@@ -217,7 +249,7 @@ def run(
         "train_seconds": train_info["train_seconds"],
         "train_cached": train_info["cached"],
         "eval_seconds": eval_seconds,
-        "attack_seconds": curve.groupby("attack")["seconds"].sum().round(3).to_dict(),
+        "attack_seconds": _attack_seconds(curve),
         "wall_seconds": time.perf_counter() - start,
         "history": history,
         "mask_overlap": overlaps,
@@ -230,6 +262,92 @@ def run(
         if maps:
             save_file({k: v.contiguous() for k, v in maps.items()}, str(stage / "saliency.safetensors"))
     return load_result(run_dir, cached=False)
+
+
+def score(model: torch.nn.Module, test: Split, cfg: RunConfig, steps: tuple[str, ...] | list[str],
+          progress: bool = False) -> pd.DataFrame:
+    """The robustness sweep (Figs. 2-5) of ``cfg``'s attacks and ε grid under each step convention in ``steps``,
+    one after the other (each convention's rows depend on the weights alone, not on the others)."""
+    curves = []
+    for step in steps:
+        attacks = {name: attack_fn(name, cfg, seed=cfg.seed, step=step) for name in cfg.eval_attacks}
+        curve = robustness_curve(model, test.x, test.y, attacks, cfg.eval_eps, cfg.eval_batch_size,
+                                 progress=progress)
+        curves.append(curve.assign(attack_step=step))
+    return pd.concat(curves, ignore_index=True)
+
+
+def _attack_seconds(curve: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Seconds of each attack's sweep, per step convention."""
+    return {step: g.groupby("attack")["seconds"].sum().round(3).to_dict()
+            for step, g in curve.groupby("attack_step", sort=False)}
+
+
+def add_attack_steps(run_dir: Path, steps: tuple[str, ...] | list[str], data_dir: Path | None = None,
+                     device: str | None = None, progress: bool = False) -> list[str]:
+    """Score a finished run under the step conventions in ``steps`` it lacks, and add their rows to its
+    ``robustness.csv``; every other file of the run stays as it is, byte for byte. Returns the conventions added.
+
+    The model comes from the checkpoint cache, trained again where it is not on this machine (the committed weights
+    are not in git), with the thread count the run was trained with. The additions are kept only when they score
+    the committed weights: the checkpoint's per-epoch history must equal the committed one (:func:`weights_record`;
+    it does on the CPU family and thread count the run was computed with), and FGSM, which has no step, must give
+    the committed numbers again. Otherwise :class:`WeightsMismatchError` names the difference and the fix (recompute
+    the run whole), and nothing is written. ``attack_steps.json`` records each addition's provenance."""
+    run_dir = Path(run_dir)
+    verify_dir(run_dir)
+    cfg, raw = run_config(run_dir)
+    table = read_robustness(run_dir / "robustness.csv")
+    for step in steps:
+        if step not in ATTACK_STEPS:
+            raise ValueError(f"attack step '{step}' is unknown; allowed values: {', '.join(ATTACK_STEPS)}")
+    missing = [s for s in ATTACK_STEPS if s in steps and s not in attack_steps_of(table)]
+    if not missing:
+        return []
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(metrics.get("provenance", {}).get("threads") or threads))
+    try:
+        start = time.perf_counter()
+        model, cfg, raw = load_trained_model(run_dir, data_dir, device)
+        weights = weights_record(run_dir)
+        fix = (f"recompute the run whole (asgt run --params <its run file> --preset {cfg.preset} --seed {cfg.seed} "
+               f"--force, then its audit) on this machine, or add the conventions on the CPU family and thread "
+               f"count it was computed with ({metrics.get('provenance', {}).get('device')}, "
+               f"{metrics.get('provenance', {}).get('threads')} thread(s))")
+        if not weights["same_history"]:
+            raise WeightsMismatchError(
+                f"{run_dir}: the weights trained again here differ from the committed run's (per-epoch history "
+                f"differs by up to {weights['max_difference']}): {fix}")
+        eval_start = time.perf_counter()
+        test = load_split(cfg.dataset, False, Path(data_dir or default_data_dir()), cfg.n_test_per_class,
+                          cfg.subset_seed)
+        curve = score(model, test, cfg, missing, progress)
+        eval_seconds = time.perf_counter() - eval_start
+    finally:
+        torch.set_num_threads(threads)
+    added = _tidy(curve, cfg, raw["data_source"])
+    old_fgsm = table[(table.attack == "fgsm") & (table.attack_step == DEFAULT_ATTACK_STEP)]
+    for step in missing:
+        new_fgsm = added[(added.attack == "fgsm") & (added.attack_step == step)]
+        if len(old_fgsm) and not (new_fgsm.accuracy.to_numpy() == old_fgsm.accuracy.to_numpy()).all():
+            raise WeightsMismatchError(f"{run_dir}: FGSM, the same under every step convention, no longer gives the "
+                                       f"committed accuracies on the weights trained again: {fix}")
+    records = (json.loads((run_dir / ADDED_STEPS_FILE).read_text())
+               if (run_dir / ADDED_STEPS_FILE).is_file() else {})
+    for step in missing:
+        records[step] = {"weights": weights, "eval_seconds": eval_seconds,
+                         "wall_seconds": time.perf_counter() - start,
+                         "attack_seconds": _attack_seconds(curve)[step],
+                         "provenance": provenance(resolve_device(device), cfg.model)}
+    merged = pd.concat([table, added], ignore_index=True)
+    with staging_dir(run_dir) as stage:
+        for f in run_dir.iterdir():
+            if f.is_file() and f.name not in (MANIFEST, "robustness.csv", ADDED_STEPS_FILE):
+                shutil.copy2(f, stage / f.name)
+        merged[RESULT_COLUMNS + ["n_attacked"]].to_csv(stage / "robustness.csv", index=False)
+        write_json(stage / ADDED_STEPS_FILE, records)
+    return missing
 
 
 def convention_overlaps(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: RunConfig,
@@ -316,6 +434,8 @@ def _tidy(curve: pd.DataFrame, cfg: RunConfig, source: str) -> pd.DataFrame:
              "name": cfg.label, "k": cfg.k if masking else None, "lam": cfg.lam if masking else None,
              "seed": cfg.seed, "preset": cfg.preset}
     table = curve.assign(**ident)
+    if "attack_step" not in table.columns:
+        table = table.assign(attack_step=DEFAULT_ATTACK_STEP)
     return table[RESULT_COLUMNS + ["n_attacked"]]  # no timings: the table is bit-identical across reruns
 
 
@@ -372,10 +492,17 @@ def run_dirs(results_dir: Path | None = None, preset: str | None = None) -> list
     return found
 
 
-def collect(results_dir: Path | None = None, preset: str | None = None) -> pd.DataFrame:
-    """Every finished run's robustness table under ``results_dir`` (optionally one preset), concatenated."""
-    tables = [pd.read_csv(d / "robustness.csv") for d in run_dirs(results_dir, preset)]
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+def collect(results_dir: Path | None = None, preset: str | None = None,
+            attack_step: str | None = DEFAULT_ATTACK_STEP) -> pd.DataFrame:
+    """Every finished run's robustness table under ``results_dir`` (optionally one preset), concatenated: the rows
+    of one step convention (``attack_step``, by default ``scaled``, what every verdict reads), or of all (None)."""
+    if attack_step is not None and attack_step not in ATTACK_STEPS:
+        raise ValueError(f"attack step '{attack_step}' is unknown; allowed values: {', '.join(ATTACK_STEPS)}")
+    tables = [read_robustness(d / "robustness.csv") for d in run_dirs(results_dir, preset)]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+    if attack_step is not None:
+        table = table[table.attack_step == attack_step].reset_index(drop=True)
+    return table
 
 
 def finished_runs(results_dir: Path | None = None, preset: str | None = None) -> list[RunResult]:

@@ -1,7 +1,8 @@
 """Every number of a preset as two tidy tables (``asgt export``), for whoever wants to re-analyse them without
 walking the run folders: another interval method, another plot, a meta-analysis.
 
-``<results>/<preset>/export-robustness.csv``: one row per finished run × attack × ε (:data:`ROBUSTNESS_COLUMNS`).
+``<results>/<preset>/export-robustness.csv``: one row per finished run × attack-step convention × attack × ε
+(:data:`ROBUSTNESS_COLUMNS`; ``attack_step``: ``scaled``, α sized to ε, or ``fixed``, torchattacks' α = 2/255).
 ``<results>/<preset>/export-audit.csv``: one row per model × audited budget, the audit's figures
 (:data:`AUDIT_COLUMNS`): AutoAttack and every other attack of the sanity checks, their verdict, and the collapse
 flag of the training monitor. Both are written atomically; ``make book`` rewrites them, and
@@ -20,11 +21,11 @@ import pandas as pd
 from ..core.config import ADVERSARIAL_METHODS, MASKING_METHODS
 from ..core.storage import atomic_path
 from ..judgement.audit import VERDICT_ATTACKS, Audit
-from ..pipeline.experiment import run_config, run_dirs
+from ..pipeline.experiment import read_robustness, run_config, run_dirs
 
 #: Columns of the robustness export, in order.
 ROBUSTNESS_COLUMNS = ["dataset", "data_source", "method", "name", "k", "lam", "eps_train", "seed", "preset",
-                      "precision", "device", "attack", "eps", "accuracy", "n"]
+                      "precision", "device", "attack_step", "attack", "eps", "accuracy", "n"]
 #: Columns of the audit export, in order (accuracies in [0, 1]; ``collapsed`` empty where it is not judged).
 AUDIT_COLUMNS = ["dataset", "data_source", "method", "name", "k", "lam", "eps_train", "seed", "preset", "budget",
                  "n_points", "verdict", "checks_passed", "checks_failed", "failed_checks",
@@ -49,8 +50,8 @@ def robustness_table(results_dir: Path, preset: str) -> pd.DataFrame:
     """One row per finished run of ``preset`` × attack × ε (its ``robustness.csv``, with the run's fields)."""
     frames = []
     for d in run_dirs(results_dir, preset):
-        r = pd.read_csv(d / "robustness.csv")
-        frames.append(r[["attack", "eps", "accuracy", "n"]].assign(**_run_fields(d)))
+        r = read_robustness(d / "robustness.csv")
+        frames.append(r[["attack_step", "attack", "eps", "accuracy", "n"]].assign(**_run_fields(d)))
     if not frames:
         return pd.DataFrame(columns=ROBUSTNESS_COLUMNS)
     return pd.concat(frames, ignore_index=True)[ROBUSTNESS_COLUMNS]

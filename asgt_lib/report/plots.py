@@ -15,9 +15,15 @@ METHOD_ORDER = ["st", "sgt-k0.3", "sgt-k0.5", "sgt-k0.1", "sgt-k0.2", "at-fgsm",
                 "asgt-rs-k0.1", "fgsm-rs", "pgd-at"]
 
 
+#: How the book names the attack-step conventions (``config.ATTACK_STEPS``) in legends and tables.
+STEP_LABELS = {"scaled": "step sized to ε (this project)",
+               "fixed": "paper's probable attack (torchattacks defaults, α = 2/255)"}
+
+
 def robustness_panels(table: pd.DataFrame, names: Sequence[str] | None = None, title: str = "") -> plt.Figure:
     """Accuracy (%) vs ε, one panel per attack, one line per run name: the mean over seeds with a 95% interval
-    band (seaborn's bootstrap; a single seed draws the line alone)."""
+    band (seaborn's bootstrap; a single seed draws the line alone). A table with both attack-step conventions
+    draws the ``scaled`` lines solid and the ``fixed`` ones dashed (:data:`STEP_LABELS`)."""
     data = table.copy()
     if names is not None:
         data = data[data["name"].isin(names)]
@@ -25,11 +31,19 @@ def robustness_panels(table: pd.DataFrame, names: Sequence[str] | None = None, t
     order = [n for n in (names or METHOD_ORDER) if n in set(data["name"])]
     order += sorted(set(data["name"]) - set(order))
     attacks = [a for a in ATTACK_TITLES if a in set(data["attack"])]
+    steps = [s for s in STEP_LABELS if "attack_step" in data and s in set(data["attack_step"])]
+    style = {}
+    if len(steps) > 1:
+        data["attack step"] = data["attack_step"].map(STEP_LABELS)
+        style = dict(style="attack step", style_order=[STEP_LABELS[s] for s in steps],
+                     dashes={STEP_LABELS["scaled"]: "", STEP_LABELS["fixed"]: (4, 2)})
+    else:
+        style = dict(style="name", style_order=order, dashes=False)
     fig, axes = plt.subplots(1, len(attacks), figsize=(4.2 * len(attacks), 3.4), sharey=True, squeeze=False)
     for ax, attack in zip(axes[0], attacks):
         sns.lineplot(data=data[data["attack"] == attack], x="eps", y="accuracy (%)", hue="name", hue_order=order,
-                     style="name", style_order=order, markers=True, dashes=False, errorbar=("ci", 95),
-                     n_boot=1000, seed=0, ax=ax, legend=ax is axes[0][-1])
+                     markers=True, errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax, legend=ax is axes[0][-1],
+                     **style)
         ax.set_title(ATTACK_TITLES[attack])
         ax.set_xlabel("ε (L∞, pixels in [0, 1])")
         ax.set_ylim(-2, 102)
