@@ -345,3 +345,85 @@ def test_findings_count_the_inconclusive_claims_apart():
     assert "the seeds needed, is unknown" in verdicts.loc["mnist_pgd_sgt_gain", "reason"]  # one seed
 
 
+
+
+# --------------------------------------------------------------------------- paper-cpu: absolute claims by intervals
+def test_absolute_claim_under_paper_cpu_is_judged_by_its_interval_over_seeds():
+    """Issue 36: reproduced when the seeds' 95% interval lies within paper ± tolerance, not reproduced when it lies
+    outside, inconclusive when it straddles an edge (with the seeds that would decide it)."""
+    def table(*accs):
+        return make_table(seeds=tuple(range(len(accs))), per_seed={("st", s): a for s, a in enumerate(accs)},
+                          preset="paper-cpu")
+    inside = verdict(ABS, table(0.29, 0.30, 0.31))
+    assert inside.verdict == REPRODUCED and inside.low >= 25 and inside.high <= 35
+    assert "sampling error" in inside.reason and "1,000 test images" in inside.reason
+    assert verdict(ABS, table(0.50, 0.52, 0.54)).verdict == NOT_REPRODUCED
+    wide = verdict(ABS, table(0.20, 0.30, 0.40))
+    assert wide.verdict == INCONCLUSIVE and "seeds would decide it" in wide.reason
+    one = verdict(ABS, make_table({("st", "fgsm"): 0.30}, preset="paper-cpu", n=2000))
+    assert one.verdict == REPRODUCED and "over test images" in one.reason
+
+
+def test_paper_cpu_judges_mnist_absolutes_only():
+    cifar = Claim("abs_c", "Sec. x", "ST reaches 30 %", "absolute", "cifar10", ("fgsm",), "st", 0.25, 30.0)
+    row = verdict(cifar, make_table({("st", "fgsm"): 0.30}, preset="paper-cpu", dataset="cifar10"))
+    assert row.verdict == NOT_COMPARABLE
+
+
+# --------------------------------------------------------------------------- the two attack-step conventions
+def _both_steps(pgd_fixed: float = 0.9):
+    scaled = make_table({("st", "pgd"): 0.10, ("sgt-k0.3", "pgd"): 0.35}, preset="reference", seeds=(0, 1, 2),
+                        names=claims.CLAIM_RUNS).assign(attack_step="scaled")
+    fixed = scaled.copy().assign(attack_step="fixed")
+    fixed.loc[fixed.attack == "pgd", "accuracy"] = fixed.loc[fixed.attack == "pgd", "eps"].map(
+        lambda e: 1.0 if e == 0 else pgd_fixed)
+    return pd.concat([scaled, fixed], ignore_index=True)
+
+
+def test_claims_are_judged_under_each_attack_step_on_its_own_rows():
+    table = _both_steps()
+    with pytest.raises(ValueError, match="mixes attack-step conventions"):
+        claims.evaluate(table, "reference")
+    by_step = claims.evaluate_by_attack_step(table, "reference", claims=[GAIN])
+    assert set(by_step.attack_step) == {"scaled", "fixed"}
+    gains = by_step.set_index("attack_step").measured_value
+    assert gains["scaled"] == pytest.approx(25.0) and gains["fixed"] == pytest.approx(0.0)
+    side = claims.side_by_side(by_step)
+    assert side.loc["gain", ("scaled", "verdict")] == REPRODUCED
+    assert side.loc["gain", ("fixed", "verdict")] == NOT_REPRODUCED
+    findings = claims.attack_step_findings(table, by_step)
+    assert "1 change verdict: gain (reproduced → not reproduced)" in findings["verdicts"]
+
+
+def test_attack_step_effect_pairs_each_seed_and_sets_the_paper_beside():
+    effect = claims.attack_step_effect(_both_steps(0.9))
+    assert len(effect) == 3 * len(claims.CLAIM_RUNS)  # every run and seed scored under both
+    st = effect[effect.name == "st"].iloc[0]
+    assert st["PGD 0.2 scaled"] == pytest.approx(10.0) and st["PGD 0.2 fixed"] == pytest.approx(90.0)
+    assert st["FGSM 0.25 scaled"] == st["FGSM 0.25 fixed"]
+    summary = claims.attack_step_summary(effect)
+    assert summary.loc["st", ("PGD ε=0.2", "paper")] == pytest.approx(16.36)
+    assert summary.loc["st", ("", "seeds")] == 3
+    text = claims.attack_step_findings(_both_steps(0.9), claims.evaluate_by_attack_step(_both_steps(), "reference"))
+    assert "PGD at ε = 0.2 leaves" in text["mnist"] and "3 seeds each" in text["mnist"]
+
+
+def test_a_fixed_step_mifgsm_curve_is_measured_flat_beyond_its_reach():
+    table = _both_steps()
+    reach, span, n = claims.flat_beyond_reach(table)
+    assert reach == pytest.approx(20 / 255) and span == pytest.approx(0.0) and n == 3 * len(claims.CLAIM_RUNS)
+    table.loc[(table.attack == "mifgsm") & (table.attack_step == "fixed") & (table.eps == 0.3), "accuracy"] = 0.4
+    assert claims.flat_beyond_reach(table)[1] == pytest.approx(10.0)
+
+
+def test_the_book_judges_absolute_mnist_claims_at_the_paper_width_whatever_its_preset():
+    """Issue 36: under reference the absolute claims are taken from paper-cpu, convention by convention; without a
+    paper-cpu run they are "not evaluated", saying so, never "not comparable"."""
+    ref = make_table({("st", "fgsm"): 0.6}, preset="reference", seeds=(0, 1, 2)).assign(attack_step="scaled")
+    alone = claims.evaluate_by_attack_step(ref, "reference", claims=[ABS], paper_width=pd.DataFrame())
+    assert alone.verdict.tolist() == [NOT_EVALUATED] and "no paper-cpu run" in alone.reason.iloc[0]
+    paper = make_table(seeds=(0, 1, 2), per_seed={("st", 0): 0.29, ("st", 1): 0.30, ("st", 2): 0.31},
+                       preset="paper-cpu").assign(attack_step="scaled")
+    judged = claims.evaluate_by_attack_step(ref, "reference", claims=[ABS], paper_width=paper).iloc[0]
+    assert judged.verdict == REPRODUCED and judged.preset == "paper-cpu" and judged.measured_value == pytest.approx(30)
+    assert claims.evaluate_by_attack_step(ref, "reference", claims=[ABS]).verdict.tolist() == [NOT_COMPARABLE]

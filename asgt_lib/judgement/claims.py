@@ -46,10 +46,16 @@ VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_COMPARABLE, NOT_EVALUA
 JUDGED = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 #: The only preset whose absolute numbers may be set against the paper's.
 PAPER_PRESET = "paper"
+#: The presets that run the paper's protocol, and for which datasets: absolute accuracies are judged only there.
+#: ``paper-cpu`` is Table 1 at full width for MNIST on a CPU (bf16 training step, 2,000 test images; issue 36).
+PAPER_PROTOCOLS: dict[str, tuple[str, ...]] = {"paper": ("mnist", "cifar10"), "paper-cpu": ("mnist",)}
+#: The sampling error of an accuracy measured on the 2,000 test images of ``reference`` and ``paper-cpu``: the
+#: half-width of a 95% binomial interval at p = 0.5, in points (the widest; stated beside absolute verdicts).
+SUBSET_ERROR_2000 = 1.96 * 100 * math.sqrt(0.25 / 2000)
 #: Default tolerance, in percentage points, for absolute values and approximate gains.
 TOLERANCE = 5.0
 #: Presets whose gains and rankings are judged by 95% intervals (module docstring).
-INTERVAL_PRESETS = ("reference",)
+INTERVAL_PRESETS = ("reference", "paper-cpu")
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 _EPS_TOL = 1e-9
@@ -267,6 +273,45 @@ def _per_seed(table: pd.DataFrame, dataset: str, name: str, attack: str, eps: fl
 
 
 # --------------------------------------------------------------------------- verdicts
+def _absolute_by_interval(claim: Claim, per_seed: pd.DataFrame, tolerance: float) -> dict[str, Any]:
+    """An absolute accuracy judged by its 95% interval (over seeds; over test images for one seed) against the band
+    paper ± ``tolerance``: reproduced when the interval lies within it, not reproduced when it lies outside,
+    inconclusive otherwise, with the seeds that would decide it."""
+    from scipy.stats import norm
+
+    values = per_seed["acc"].to_numpy(dtype=float)
+    lo_band, hi_band = claim.value - tolerance, claim.value + tolerance
+    if len(values) >= 2:
+        est = stats.estimate(values)
+        low, high, mean = est.low, est.high, est.mean
+        basis = (f"95% interval over {len(values)} seeds" if not est.shows_range else
+                 f"{len(values)} seeds: their range is shown; the verdict uses the 95% t interval "
+                 f"[{low:.2f}, {high:.2f}]")
+        text = est.text(2)
+    else:
+        mean = float(values[0])
+        n = int(per_seed["n"].iloc[0])
+        half = float(norm.ppf(0.975) * 100 * math.sqrt(mean / 100 * (1 - mean / 100) / n))
+        low, high = max(0.0, mean - half), min(100.0, mean + half)
+        basis, text = "95% interval over test images (1 seed: the seed-to-seed spread is unknown)", \
+            f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+    band = f"{claim.value:.2f} ± {tolerance:g}"
+    if lo_band <= low and high <= hi_band:
+        verdict, rule = REPRODUCED, f"[{low:.2f}, {high:.2f}] lies within {band}"
+    elif high < lo_band or low > hi_band:
+        verdict, rule = NOT_REPRODUCED, f"[{low:.2f}, {high:.2f}] lies outside {band}"
+    else:
+        edge = lo_band if abs(mean - lo_band) < abs(mean - hi_band) else hi_band
+        to_decide = (stats.seeds_note(values, edge) if len(values) >= 2 else
+                     "one seed: the spread over seeds, and so the seeds needed, is unknown")
+        verdict, rule = INCONCLUSIVE, f"[{low:.2f}, {high:.2f}] straddles an edge of {band}; {to_decide}"
+    n_test = int(per_seed["n"].min())
+    sampling = (f" (each seed on {n_test:,} test images: about ±{1.96 * 100 * math.sqrt(0.25 / n_test):.1f} points "
+                f"of sampling error at 95%)")
+    return {"measured": f"{text} %", "measured_value": mean, "low": low, "high": high, "seeds": len(values),
+            "verdict": verdict, "reason": f"{basis}: {rule}{sampling}"}
+
+
 def _clears(claim: Claim, gain: float, tolerance: float) -> bool:
     """Whether a gain of ``gain`` points meets a gain claim's bound: strictly above a lower bound ("a gain of over
     X"), at least X − ``tolerance`` for an approximate gain ("gains of X")."""
@@ -292,9 +337,14 @@ def judge(claim: Claim, curves: pd.DataFrame, preset: str, tolerance: float = TO
         p = _point(curves, claim.dataset, claim.method, claim.attacks[0], claim.eps)
         measured, seeds = float(p["mean"]), int(p["seeds"])
         row.update(measured=f"{measured:.2f} %", measured_value=measured, seeds=seeds)
-        if preset != PAPER_PRESET:
+        if claim.dataset not in PAPER_PROTOCOLS.get(preset, ()):
             row.update(verdict=NOT_COMPARABLE, reason=f"an absolute accuracy; preset {preset!r} is not the "
                                                       f"paper's protocol")
+        elif preset in INTERVAL_PRESETS:
+            if table is None:
+                raise ValueError(f"preset {preset!r} judges by intervals over seeds: pass the per-seed table")
+            row.update(_absolute_by_interval(claim, _per_seed(table, claim.dataset, claim.method, claim.attacks[0],
+                                                              claim.eps), tolerance))
         else:
             ok = abs(measured - claim.value) <= tolerance
             row.update(verdict=REPRODUCED if ok else NOT_REPRODUCED,
@@ -381,8 +431,160 @@ def evaluate(table: pd.DataFrame, preset: str | None = None, claims: Sequence[Cl
              tolerance: float = TOLERANCE) -> pd.DataFrame:
     """Every claim judged against ``table`` (:func:`asgt_lib.pipeline.experiment.collect` of one preset)."""
     preset = _single_preset(table, preset)
+    if "attack_step" in table and table["attack_step"].nunique() > 1:
+        raise ValueError(f"the table mixes attack-step conventions {sorted(set(table['attack_step']))}: judge one at a "
+                         f"time (evaluate_by_attack_step)")
     curves = mean_curves(table)
     return pd.DataFrame([judge(c, curves, preset, tolerance, table) for c in claims])
+
+
+def with_paper_width(verdicts: pd.DataFrame, paper_width: pd.DataFrame | None,
+                     paper_preset: str = "paper-cpu") -> pd.DataFrame:
+    """The claims page's verdicts: those of the book's preset, but each absolute claim that preset cannot judge
+    ("not comparable": not the paper's protocol) judged instead at the paper's width (``paper_width``:
+    :func:`evaluate` of ``paper-cpu``, issue 36) where that preset runs the claim's dataset; where it has no run of
+    the claim yet, "not evaluated", saying so."""
+    out = verdicts.copy()
+    replace = (out["kind"] == "absolute") & (out["verdict"] == NOT_COMPARABLE) & out["dataset"].isin(
+        PAPER_PROTOCOLS.get(paper_preset, ()))
+    theirs = paper_width.set_index("key") if paper_width is not None and len(paper_width) else None
+    for i in out.index[replace]:
+        key = out.at[i, "key"]
+        if theirs is not None and key in theirs.index and theirs.at[key, "verdict"] != NOT_EVALUATED:
+            for column in out.columns:
+                if column in theirs.columns:
+                    out.at[i, column] = theirs.at[key, column]
+        else:
+            out.loc[i, ["measured", "measured_value", "seeds", "verdict", "preset", "reason"]] = [
+                "–", math.nan, 0, NOT_EVALUATED, paper_preset, f"an absolute accuracy, judged at the paper's width: no {paper_preset} "
+                f"run of it yet (asgt batch --preset {paper_preset})"]
+    return out
+
+
+def book_verdicts(results_dir, preset: str, table: pd.DataFrame | None = None,
+                  paper_preset: str = "paper-cpu") -> pd.DataFrame:
+    """Every claim as the book judges it (the claims page and the index): :func:`evaluate` on the book's preset
+    (``table``, else its finished runs under ``results_dir``), with the absolute MNIST claims judged at the paper's
+    width (:func:`with_paper_width`) from the finished ``paper-cpu`` runs under the same folder."""
+    from ..pipeline.experiment import collect
+
+    table = collect(results_dir, preset) if table is None else table
+    verdicts = evaluate(table, preset)
+    if preset == paper_preset:
+        return verdicts
+    paper = collect(results_dir, paper_preset)
+    return with_paper_width(verdicts, evaluate(paper, paper_preset) if len(paper) else None, paper_preset)
+
+
+# --------------------------------------------------------------------------- attack-step conventions (issue 35)
+#: Where the book and the closing note set the two conventions side by side: the attacks and budgets of the claims.
+STEP_POINTS: tuple[tuple[str, float], ...] = (("fgsm", 0.25), ("pgd", 0.2), ("mifgsm", 0.25))
+#: The MNIST runs the claims read.
+CLAIM_RUNS = ("st", "sgt-k0.3", "sgt-k0.5", "at-fgsm", "sga-k0.3", "asgt-k0.3")
+
+
+def evaluate_by_attack_step(table: pd.DataFrame, preset: str | None = None, claims: Sequence[Claim] = CLAIMS,
+                            tolerance: float = TOLERANCE, paper_width: pd.DataFrame | None = None,
+                            paper_preset: str = "paper-cpu") -> pd.DataFrame:
+    """Every claim judged under each attack-step convention ``table`` holds (``experiment.collect(...,
+    attack_step=None)``), each on the seeds scored under it: :func:`evaluate`'s rows with a column
+    ``attack_step``. ``paper_width``: the same of ``paper-cpu``, whose verdicts replace the absolute claims the
+    book's preset cannot judge (:func:`with_paper_width`), convention by convention."""
+    from ..core.config import ATTACK_STEPS
+
+    def rows(t: pd.DataFrame, step: str) -> pd.DataFrame:
+        return t[t["attack_step"] == step] if "attack_step" in t else (t if step == "scaled" else t.iloc[:0])
+
+    present = set(table["attack_step"]) if "attack_step" in table else {"scaled"}
+    frames = []
+    for step in (s for s in ATTACK_STEPS if s in present):
+        verdicts = evaluate(rows(table, step), preset, claims, tolerance)
+        if paper_width is not None and verdicts["preset"].iloc[0] != paper_preset:
+            theirs = rows(paper_width, step)
+            verdicts = with_paper_width(verdicts, evaluate(theirs, paper_preset, claims, tolerance)
+                                        if len(theirs) else None, paper_preset)
+        frames.append(verdicts.assign(attack_step=step))
+    return pd.concat(frames, ignore_index=True)
+
+
+def side_by_side(by_step: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim (in the paper's order): the paper's value, then the measured value, the seeds and the
+    verdict under each convention of :func:`evaluate_by_attack_step`, columns (convention, what)."""
+    from ..core.config import ATTACK_STEPS
+
+    order = list(dict.fromkeys(by_step["key"]))
+    steps = [s for s in ATTACK_STEPS if s in set(by_step["attack_step"])]
+    paper = by_step.drop_duplicates("key").set_index("key")["paper"]
+    wide = by_step.pivot(index="key", columns="attack_step", values=["measured", "seeds", "verdict"])
+    wide = wide.swaplevel(axis=1)[[(s, w) for s in steps for w in ("measured", "seeds", "verdict")]]
+    wide.insert(0, ("paper", ""), paper)
+    return wide.reindex(order)
+
+
+def paper_points(dataset: str) -> dict[tuple[str, str, float], float]:
+    """The absolute accuracies the paper prints for ``dataset``: (run name, attack, ε) -> %."""
+    return {(c.method, c.attacks[0], round(c.eps, 6)): c.value for c in CLAIMS
+            if c.kind == "absolute" and c.dataset == dataset}
+
+
+def attack_step_effect(table: pd.DataFrame, dataset: str = "mnist", names: Sequence[str] = CLAIM_RUNS,
+                       points: Sequence[tuple[str, float]] = STEP_POINTS) -> pd.DataFrame:
+    """Per run name and seed scored under both conventions: clean accuracy and, at each (attack, ε) of ``points``,
+    the accuracy (%) with the step sized to ε (``scaled``) and with torchattacks' fixed 2/255 (``fixed``).
+    ``table``: ``experiment.collect(..., attack_step=None)``."""
+    rows = table[(table["dataset"] == dataset) & table["name"].isin(list(names))]
+    scored = rows.groupby(["name", "seed"])["attack_step"].agg(lambda s: {"scaled", "fixed"} <= set(s))
+    out = []
+    for (name, seed), both in scored.items():
+        if not both:
+            continue
+        run = rows[(rows.name == name) & (rows.seed == seed)]
+        record: dict[str, Any] = {"name": name, "seed": int(seed),
+                                  "clean": 100 * float(run.loc[run.eps.abs() < _EPS_TOL, "accuracy"].iloc[0])}
+        for attack, eps in points:
+            for step in ("scaled", "fixed"):
+                hit = run[(run.attack == attack) & ((run.eps - eps).abs() < _EPS_TOL) & (run.attack_step == step)]
+                record[f"{ATTACK_NAMES[attack]} {eps:g} {step}"] = (100 * float(hit.accuracy.iloc[0]) if len(hit)
+                                                                   else math.nan)
+        out.append(record)
+    order = {n: i for i, n in enumerate(names)}
+    frame = pd.DataFrame(out)
+    return frame.sort_values(["name", "seed"], key=lambda c: c.map(order) if c.name == "name" else c,
+                             ignore_index=True) if len(frame) else frame
+
+
+def attack_step_summary(effect: pd.DataFrame, dataset: str = "mnist",
+                        points: Sequence[tuple[str, float]] = STEP_POINTS) -> pd.DataFrame:
+    """:func:`attack_step_effect` averaged over seeds, with the paper's number beside each point it prints; one row
+    per run name, columns (point, scaled | fixed | paper) and the seeds."""
+    if effect.empty:
+        return pd.DataFrame()
+    paper = paper_points(dataset)
+    mean = effect.groupby("name", sort=False).mean(numeric_only=True)
+    columns: dict[tuple[str, str], pd.Series] = {("", "seeds"): effect.groupby("name", sort=False)["seed"].nunique(),
+                                                 ("clean", "both"): mean["clean"]}
+    for attack, eps in points:
+        point = f"{ATTACK_NAMES[attack]} ε={eps:g}"
+        columns[(point, "scaled")] = mean[f"{ATTACK_NAMES[attack]} {eps:g} scaled"].round(1)
+        columns[(point, "fixed")] = mean[f"{ATTACK_NAMES[attack]} {eps:g} fixed"].round(1)
+        columns[(point, "paper")] = pd.Series({n: paper.get((n, attack, round(eps, 6)), math.nan)
+                                               for n in mean.index})  # as the paper prints it
+    columns[("clean", "both")] = columns[("clean", "both")].round(1)
+    out = pd.DataFrame(columns)
+    out.index.name = "model"
+    return out
+
+
+def flat_beyond_reach(table: pd.DataFrame, dataset: str = "mnist", attack: str = "mifgsm") -> tuple[float, float, int]:
+    """How flat the fixed-step ``attack`` curve is where ε exceeds the distance its steps can travel (10·2/255):
+    (the reach, the largest change of any run's accuracy in points across those ε, the runs measured)."""
+    from ..core.evaluate import FIXED_ALPHA, FIXED_STEPS
+
+    reach = FIXED_STEPS * FIXED_ALPHA
+    rows = table[(table["dataset"] == dataset) & (table["attack"] == attack) & (table["attack_step"] == "fixed")
+                 & (table["eps"] >= reach)]
+    spans = rows.groupby(["name", "seed"])["accuracy"].agg(lambda a: 100 * (a.max() - a.min()))
+    return reach, float(spans.max()) if len(spans) else math.nan, len(spans)
 
 
 def findings(verdicts: pd.DataFrame) -> dict[str, str]:
@@ -577,3 +779,61 @@ def _matches(paper: Any, used: str, key: str) -> bool:
     if key == "k":  # Fig. 2/3 add a second k: the paper's k must be among those used
         return _fmt([paper]) in parts
     return parts == [_fmt([paper])]
+
+
+def attack_step_findings(table: pd.DataFrame, by_step: pd.DataFrame) -> dict[str, str]:
+    """The claims page's plain sentences on the two conventions, from ``experiment.collect(..., attack_step=None)``
+    and :func:`evaluate_by_attack_step`: ``mnist`` (what the fixed step does to the claims' MNIST numbers),
+    ``flat`` (why the fixed-step MI-FGSM curve is flat), ``cifar10`` (whether the conventions agree on CIFAR-10),
+    ``verdicts`` (which verdicts change)."""
+    out: dict[str, str] = {}
+    effect = attack_step_effect(table, "mnist")
+    if effect.empty:
+        out["mnist"] = ("No MNIST run the claims read has been scored under the paper's probable attack yet "
+                        "(asgt batch --add-attack-steps).")
+    else:
+        parts = []
+        for attack, eps in STEP_POINTS[1:]:
+            name = f"{ATTACK_NAMES[attack]} {eps:g}"
+            gap = effect[f"{name} fixed"] - effect[f"{name} scaled"]
+            parts.append(f"{ATTACK_NAMES[attack]} at ε = {eps:g} leaves {gap.mean():+.1f} points on average "
+                         f"(from {gap.min():+.1f} to {gap.max():+.1f})")
+        runs = effect.groupby("name")["seed"].nunique()
+        seeds = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}–{runs.max()}"
+        out["mnist"] = (f"On the {len(effect)} MNIST runs scored under both ({len(runs)} models, "
+                        f"{seeds} seed{'s' if runs.max() > 1 else ''} each), the paper's probable attack against the step sized "
+                        f"to ε: " + "; ".join(parts) + ". FGSM has no step and gives the same numbers under both.")
+    reach, span, n = flat_beyond_reach(table, "mnist")
+    out["flat"] = (f"With α = 2/255 and 10 steps, MI-FGSM (which starts at the image itself) never moves more than "
+                   f"10 × 2/255 ≈ {reach:.3f} from it, so for every ε above that the projection onto the ε-ball "
+                   f"never binds and the attack returns the same images: " +
+                   (f"across the ε ≥ {reach:.3f} of the grid, the accuracy of the {n} MNIST runs scored so changes "
+                    f"by at most {span:.1f} points." if n else "no MNIST run has been scored so yet.") +
+                   " PGD adds a random start drawn from the whole ε-ball, so its curve still falls slowly with ε.")
+    cifar = (table[(table["dataset"] == "cifar10") & (table["eps"] > _EPS_TOL)] if "attack_step" in table
+             else table.iloc[:0])
+    wide = (cifar.pivot_table(index=["name", "seed", "attack", "eps"], columns="attack_step", values="accuracy")
+            if not cifar.empty else pd.DataFrame())
+    if {"scaled", "fixed"} <= set(wide.columns) and wide.dropna().shape[0]:
+        both = wide.dropna()
+        gap = 100 * (both["fixed"] - both["scaled"]).abs()
+        worst = gap.idxmax()
+        runs = sorted({f"{n} seed {s}" for n, s, _, _ in both.index})
+        which = ", ".join(runs) if len(runs) <= 4 else f"{len(runs)} runs"
+        out["cifar10"] = (f"CIFAR-10 (ε ≤ 0.03, within the fixed step's reach): on {which}, the two "
+                          f"conventions differ by at most {gap.max():.1f} points ({ATTACK_NAMES[worst[2]]} at "
+                          f"ε = {worst[3]:g}), {gap.mean():.1f} on average over the attacks and ε of the grid.")
+    else:
+        out["cifar10"] = "No CIFAR-10 run has been scored under the paper's probable attack yet."
+    steps = set(by_step["attack_step"])
+    if {"scaled", "fixed"} <= steps:
+        wide_v = by_step.pivot(index="key", columns="attack_step", values="verdict")
+        judged = wide_v[wide_v["fixed"].isin(JUDGED) & wide_v["scaled"].isin(JUDGED)]
+        moved = judged[judged["fixed"] != judged["scaled"]]
+        out["verdicts"] = (f"Of the {len(judged)} claims judged under both conventions, "
+                           + (f"{len(moved)} change verdict: " + "; ".join(f"{k} ({r.scaled} → {r.fixed})"
+                                                                           for k, r in moved.iterrows())
+                              if len(moved) else "none changes verdict") + ".")
+    else:
+        out["verdicts"] = "No claim can be judged under the paper's probable attack yet."
+    return out
