@@ -30,7 +30,7 @@ def positive_int(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser, preset: str = "quick") -> None:
-    p.add_argument("--preset", default=preset, help=f"smoke | quick | reference | paper (default: {preset})")
+    p.add_argument("--preset", default=preset, help=f"{' | '.join(C.PRESETS)} (default: {preset})")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="dataset folder (default: $ASGT_DATA_DIR, else ./data, else ../shared/data)")
     p.add_argument("--results-dir", type=Path, default=None, help="default: $ASGT_RESULTS_DIR, else ./results")

@@ -129,7 +129,8 @@ def test_bad_parameters_name_key_and_fix(raw, message):
 
 
 def test_unknown_preset_is_named():
-    with pytest.raises(C.ConfigError, match="preset 'huge' is unknown; allowed values: smoke, quick, reference, paper"):
+    with pytest.raises(C.ConfigError, match="preset 'huge' is unknown; allowed values: smoke, quick, reference, "
+                                            "reference-fp32, paper-cpu, paper"):
         C.resolve("params/mnist/st.yaml", preset="huge")
 
 

@@ -12,36 +12,43 @@ from asgt_lib.judgement import audit
 from asgt_lib.report import export
 from asgt_lib.core import config as C
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "results"
 PRESET = "reference"
+#: Every preset with committed runs: reference, and the presets of issue 36 as their runs land (paper-cpu, the
+#: float32 twins reference-fp32).
+PRESETS = [p for p in C.PRESETS if experiment.run_dirs(COMMITTED, p)]
 
 
-def committed_runs() -> list[Path]:
-    return experiment.run_dirs(COMMITTED, PRESET)
+def committed_runs(preset: str = PRESET) -> list[Path]:
+    return experiment.run_dirs(COMMITTED, preset)
 
 
 def test_reference_results_are_committed():
     assert committed_runs(), f"no finished {PRESET} runs under {COMMITTED}/{PRESET}"
 
 
-def test_every_committed_run_is_a_run_of_the_current_grid(data_dir):
-    stale = batch.stale_runs(PRESET, data_dir, COMMITTED)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_committed_run_is_a_run_of_the_current_grid(data_dir, preset):
+    stale = batch.stale_runs(preset, data_dir, COMMITTED)
     assert not stale, ("committed results whose key the current code and parameters no longer give (recompute "
                        "them, or undo the change that moved their key):\n" + "\n".join(map(str, stale)))
 
 
-def test_every_committed_run_has_its_audit_and_notebook(data_dir):
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_committed_run_has_its_audit_and_notebook(data_dir, preset):
     """Every report, except a check at an extra budget added to audit.yaml after the run was committed without its
     weights (audit.unauditable_budgets: the audit leaves it out, and the pages say so)."""
-    missing = audit.unaudited(PRESET, COMMITTED, auditable_only=True)
+    missing = audit.unaudited(preset, COMMITTED, auditable_only=True)
     assert not missing, "committed runs without their audit reports:\n" + "\n".join(missing)
-    standard = {d: audit.audit_settings(PRESET).budgets(d)[0] for d in C.DATASETS}
-    lacking = [line for line in audit.unaudited(PRESET, COMMITTED)
+    standard = {d: audit.audit_settings(preset).budgets(d)[0] for d in C.DATASETS}
+    lacking = [line for line in audit.unaudited(preset, COMMITTED)
                if "faithfulness" in line or any(line.endswith(f"sanity at eps={b:g}") for b in standard.values())]
     assert not lacking, "committed runs without their standard-budget audit:\n" + "\n".join(lacking)
-    notebooks = {j.run_dir.resolve(): j.notebook for j in batch.plan(PRESET, data_dir=data_dir, results_dir=COMMITTED)}
-    for run in committed_runs():
+    notebooks = {j.run_dir.resolve(): j.notebook for j in batch.plan(preset, data_dir=data_dir, results_dir=COMMITTED)}
+    for run in committed_runs(preset):
         assert notebooks[run.resolve()].is_file(), f"{run}: its executed notebook is not committed"
 
 
@@ -69,10 +76,11 @@ def test_the_check_catches_a_changed_numerics_version_or_parameter(tmp_path, dat
     assert len(batch.stale_runs("smoke", data_dir, tmp_path / "results", params)) == 1
 
 
-def test_the_committed_export_is_the_export_of_the_committed_runs(data_dir):
-    result = audit.audit(COMMITTED, PRESET, data_dir, progress=False, jobs=1)
-    for kind, frame in export.tables(COMMITTED, PRESET, result).items():
-        path = COMMITTED / PRESET / export.FILES[kind]
-        assert path.is_file(), f"{path} is not committed: run `asgt export --preset {PRESET}` (or make book)"
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_committed_export_is_the_export_of_the_committed_runs(data_dir, preset):
+    result = audit.audit(COMMITTED, preset, data_dir, progress=False, jobs=1)
+    for kind, frame in export.tables(COMMITTED, preset, result).items():
+        path = COMMITTED / preset / export.FILES[kind]
+        assert path.is_file(), f"{path} is not committed: run `asgt export --preset {preset}` (or make book)"
         assert path.read_text() == export.csv_text(frame), (f"{path} no longer matches the committed runs: run "
-                                                            f"`asgt export --preset {PRESET}` (or make book)")
+                                                            f"`asgt export --preset {preset}` (or make book)")

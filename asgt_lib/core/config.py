@@ -38,7 +38,7 @@ MASK_FILLS = ("uniform", "mean")
 SALIENCY_OF = ("logit", "log_softmax")
 SALIENCY_SPACES = ("pixels", "normalized")
 ABS_STAGES = ("before_mean", "after_mean")
-PRESETS = ("smoke", "quick", "reference", "paper")
+PRESETS = ("smoke", "quick", "reference", "reference-fp32", "paper-cpu", "paper")
 PRECISIONS = ("fp32", "bf16")
 LR_SCHEDULES = ("constant", "cyclic")
 AUGMENTATIONS = ("none", "crop-flip")
@@ -413,9 +413,30 @@ def preset_overrides(preset: str, dataset: str, params_dir: Path | None = None) 
     _one_of("preset", preset, tuple(presets) or PRESETS)
     per_dataset = presets[preset] or {}
     raw = dict(per_dataset.get(dataset) or {})
-    raw.pop("seeds", None)
-    raw.pop("run_seeds", None)
+    for key in ("seeds", "run_seeds", "runs"):
+        raw.pop(key, None)
     return _typed(raw, f"{path} [{preset}.{dataset}]", PRESET_KEYS)
+
+
+def preset_runs(preset: str, dataset: str, params_dir: Path | None = None) -> list[str] | None:
+    """The run files (stems) a preset plans for ``dataset``: its ``runs:`` list where it has one (``[]``: none,
+    e.g. a protocol that needs a GPU for that dataset), else None (every run file of ``params/<dataset>/``)."""
+    params_dir = Path(params_dir or default_params_dir())
+    path = params_dir / "presets.yaml"
+    presets = load_yaml(path)
+    _one_of("preset", preset, tuple(presets))
+    section = (presets[preset] or {}).get(dataset) or {}
+    if "runs" not in section:
+        return None
+    runs = section["runs"] or []
+    where = f"{path} [{preset}.{dataset}]"
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+        raise ConfigError(f"{where}: runs must list run-file names, e.g. runs: [st, asgt]")
+    unknown = sorted(set(runs) - {p.stem for p in run_files(dataset, params_dir)})
+    if unknown:
+        raise ConfigError(f"{where}: runs names {', '.join(unknown)}, which is no run file of "
+                          f"{params_dir / dataset}: write a run file's name without .yaml")
+    return runs
 
 
 def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None, run: str | None = None) -> list[int]:

@@ -80,7 +80,9 @@ def plan(
     dev = resolve_device(device)
     jobs = []
     for dataset in datasets or list(C.DATASETS):
-        files = [f for f in C.run_files(dataset, params_dir) if not only or f.stem in only]
+        planned = C.preset_runs(preset, dataset, params_dir)  # a preset may plan some run files only
+        files = [f for f in C.run_files(dataset, params_dir) if (not only or f.stem in only)
+                 and (planned is None or f.stem in planned)]
         if not files:
             continue
         source = data_source(dataset, data_dir)
