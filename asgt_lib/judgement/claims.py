@@ -567,8 +567,8 @@ def attack_step_summary(effect: pd.DataFrame, dataset: str = "mnist",
         point = f"{ATTACK_NAMES[attack]} ε={eps:g}"
         columns[(point, "scaled")] = mean[f"{ATTACK_NAMES[attack]} {eps:g} scaled"].round(1)
         columns[(point, "fixed")] = mean[f"{ATTACK_NAMES[attack]} {eps:g} fixed"].round(1)
-        columns[(point, "paper")] = pd.Series({n: paper.get((n, attack, round(eps, 6)), math.nan)
-                                               for n in mean.index})  # as the paper prints it
+        columns[(point, "paper")] = pd.Series({n: paper.get((n, attack, round(eps, 6)), "–")
+                                               for n in mean.index})  # as the paper prints it; – where it does not
     columns[("clean", "both")] = columns[("clean", "both")].round(1)
     out = pd.DataFrame(columns)
     out.index.name = "model"

@@ -1,0 +1,79 @@
+"""Why the paper's numbers differ (issue 36): the cells of width × attack step × ε_train, the sentences that say which
+difference changes a verdict, the collapse counts at both widths and the float32 twins."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from asgt_lib.core import config as C
+from asgt_lib.judgement import protocols
+from asgt_lib.judgement.claims import CLAIMS, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from asgt_lib.pipeline import experiment
+from asgt_lib.report import book
+
+
+def _claim(key):
+    return next(c for c in CLAIMS if c.key == key)
+
+
+def test_the_claims_budget_swaps_in_the_runs_trained_at_0_2_and_only_those():
+    headline = protocols.at_budget(_claim("headline_mnist"), 0.2)
+    assert (headline.method, headline.baseline) == ("asgt-eps0.2", "st")
+    ranking = protocols.at_budget(_claim("mnist_asgt_highest"), 0.2)
+    assert ranking.method == "asgt-eps0.2" and "at-fgsm-eps0.2" in ranking.rivals and "sga-k0.3" in ranking.rivals
+    assert protocols.at_budget(_claim("mnist_pgd_sgt_gain"), 0.2) is None  # SGT and ST train on clean images
+    assert protocols.at_budget(_claim("mnist_pgd_sgt_gain"), 0.3) is _claim("mnist_pgd_sgt_gain")
+
+
+def test_cells_judge_every_mnist_claim_per_width_and_say_what_is_not_computed():
+    cells = protocols.cells(book.PAGE_FIXTURE, "smoke")
+    assert set(cells.width) == {"smoke", "paper-cpu"}
+    assert not cells[cells.width == "paper-cpu"].computed.any()
+    assert (cells[cells.width == "paper-cpu"].verdict == "not computed").all()
+    smoke = cells[(cells.width == "smoke") & (cells.attack_step == "scaled") & (cells.eps_train == 0.3)]
+    assert set(smoke.key) == {c.key for c in CLAIMS if c.dataset == "mnist"} and smoke.computed.all()
+    table = protocols.wide(cells, "smoke")
+    assert list(table.columns)[0] == "paper" and len(table) == len(smoke)
+    assert table.loc["mnist_pgd_sgt_gain", "step sized to ε, ε_train 0.2"] == "same as at 0.3"
+    assert protocols.wide(cells, "absent").empty
+
+
+def _cell(key, width, step, eps, verdict):
+    return {"key": key, "width": width, "attack_step": step, "eps_train": eps, "verdict": verdict,
+            "computed": True, "measured": "x", "seeds": 3}
+
+
+def test_differences_name_the_verdicts_each_protocol_difference_changes():
+    cells = pd.DataFrame([
+        _cell("a", "reference", "scaled", 0.3, NOT_REPRODUCED), _cell("b", "reference", "scaled", 0.3, NOT_REPRODUCED),
+        _cell("a", "reference", "fixed", 0.3, REPRODUCED), _cell("b", "reference", "fixed", 0.3, NOT_REPRODUCED),
+        _cell("a", "paper-cpu", "scaled", 0.3, INCONCLUSIVE), _cell("b", "paper-cpu", "scaled", 0.3, NOT_REPRODUCED),
+    ])
+    step, budget, width = protocols.differences(cells, "reference")
+    assert "changes 1 of the 2 verdicts" in step and "a: not reproduced → reproduced" in step
+    assert "1 of them become reproduced" in step
+    assert "not computed yet" in budget
+    assert "changes 1 of the 2" in width and "a: not reproduced → inconclusive" in width
+    assert "0 of them become reproduced" in width
+
+
+def test_collapse_counts_read_the_training_monitors_of_each_width():
+    counts = protocols.collapse_counts(book.PAGE_FIXTURE, "smoke")
+    assert list(counts.index) == ["at-fgsm", "asgt-k0.3"]
+    assert counts.loc["at-fgsm", "smoke width"].endswith("of 1 seeds")
+    assert (counts["paper width (paper-cpu)"] == "not computed").all()
+
+
+def test_float32_twins_are_paired_by_seed_with_their_bf16_runs(tmp_path, data_dir):
+    spec = C.ROOT / "params" / "mnist" / "st.yaml"
+    for seed in (0, 1):
+        bf16 = C.resolve(spec, "smoke", seed, {"preset": "reference", "precision": "bf16"})
+        experiment.run(bf16, data_dir, tmp_path, progress=False)
+    twin = C.resolve(spec, "smoke", 0, {"preset": "reference-fp32", "precision": "fp32"})
+    experiment.run(twin, data_dir, tmp_path, progress=False)
+    table = protocols.precision_comparison(tmp_path, "reference", "reference-fp32")
+    assert set(table.point) == {"clean", "FGSM ε=0.25", "PGD ε=0.2", "MI-FGSM ε=0.25"}
+    assert (table["seeds paired"] == 1).all() and (table["bf16 seeds"] == 2).all()
+    assert set(table["within the seed spread"]) <= {"yes", "NO"}
+    assert protocols.precision_comparison(tmp_path, "reference", "paper-cpu").empty  # no twin: nothing to compare
