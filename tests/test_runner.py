@@ -218,10 +218,17 @@ def test_a_convention_added_to_a_finished_run_changes_nothing_else(tmp_path, dat
     import shutil
 
     cfg = smoke("sgt", attack_step="scaled")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     run = experiment.run(cfg, data_dir, tmp_path, progress=False)
     before = {f.name: f.read_bytes() for f in run.run_dir.iterdir()}
     shutil.rmtree(experiment.checkpoint_dir_for(cfg, "mnist", tmp_path))
-    assert experiment.add_attack_steps(run.run_dir, ("scaled", "fixed"), data_dir) == ["fixed"]
+    torch.set_num_threads(2)  # the caller's count; the addition computes with the run's own (1)
+    try:
+        assert experiment.add_attack_steps(run.run_dir, ("scaled", "fixed"), data_dir) == ["fixed"]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     after = experiment.load_result(run.run_dir)  # verifies the new manifest
     assert after.attack_steps == ["scaled", "fixed"]
     assert experiment.run_dir_for(smoke("sgt"), "mnist", tmp_path) == run.run_dir
@@ -231,6 +238,7 @@ def test_a_convention_added_to_a_finished_run_changes_nothing_else(tmp_path, dat
     pd.testing.assert_frame_equal(scaled, run.robustness.reset_index(drop=True))
     record = json.loads((run.run_dir / experiment.ADDED_STEPS_FILE).read_text())["fixed"]
     assert record["weights"]["same_history"] and record["weights"]["trained_again"]
+    assert record["provenance"]["threads"] == run.metrics["provenance"]["threads"] == 1  # computed as the run was
     assert experiment.add_attack_steps(run.run_dir, ("fixed",), data_dir) == []  # nothing left to add
 
 

@@ -324,6 +324,7 @@ def add_attack_steps(run_dir: Path, steps: tuple[str, ...] | list[str], data_dir
                           cfg.subset_seed)
         curve = score(model, test, cfg, missing, progress)
         eval_seconds = time.perf_counter() - eval_start
+        where = provenance(resolve_device(device), cfg.model)  # with the thread count it computed with
     finally:
         torch.set_num_threads(threads)
     added = _tidy(curve, cfg, raw["data_source"])
@@ -339,7 +340,7 @@ def add_attack_steps(run_dir: Path, steps: tuple[str, ...] | list[str], data_dir
         records[step] = {"weights": weights, "eval_seconds": eval_seconds,
                          "wall_seconds": time.perf_counter() - start,
                          "attack_seconds": _attack_seconds(curve)[step],
-                         "provenance": provenance(resolve_device(device), cfg.model)}
+                         "provenance": where}
     merged = pd.concat([table, added], ignore_index=True)
     with staging_dir(run_dir) as stage:
         for f in run_dir.iterdir():
