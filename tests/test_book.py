@@ -93,6 +93,22 @@ def test_grid_progress_lists_the_seeds_a_partial_batch_has_not_finished():
     assert row["finished"] == row["seeds planned"] - 1 and row["seeds missing"] == str(left_out.config["seed"])
     assert (partial.drop(index=row.name)["seeds missing"] == "none").all()
     assert book.grid_progress(runs, "quick")["finished"].sum() == 0, "runs of another preset are not that preset's"
+    paper_cpu = book.grid_progress([], "paper-cpu")  # a preset that plans some run files only (issue 36)
+    assert set(paper_cpu.dataset) == {"mnist"} and len(paper_cpu) == 6 and (paper_cpu["seeds planned"] == 3).all()
+
+
+def test_compute_totals_count_the_attack_steps_added_later(tmp_path):
+    """Issue 35: the wall time of scoring a committed run under another convention (training it again included)
+    is part of the compute behind the book, and absent where nothing was added."""
+    from types import SimpleNamespace
+
+    plain = SimpleNamespace(metrics={"train_seconds": 100.0, "eval_seconds": 10.0}, run_dir=tmp_path / "a")
+    added = SimpleNamespace(metrics={"train_seconds": 50.0, "eval_seconds": 5.0}, run_dir=tmp_path / "b")
+    added.run_dir.mkdir()
+    (added.run_dir / "attack_steps.json").write_text('{"fixed": {"wall_seconds": 700.0}}')
+    assert "attack steps added later" not in book.compute_totals([plain])
+    totals = book.compute_totals([plain, added])
+    assert totals["training"] == 150.0 and totals["attack steps added later"] == 700.0
 
 
 def test_every_page_has_stored_outputs_and_the_python3_kernel():

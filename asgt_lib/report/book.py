@@ -340,7 +340,10 @@ def grid_progress(runs, name: str, params_dir: Path | None = None) -> "pd.DataFr
                 for r in runs if r.config.get("preset") == name}
     rows = []
     for dataset in C.DATASETS:
+        planned = C.preset_runs(name, dataset, params_dir)
         for f in C.run_files(dataset, params_dir):
+            if planned is not None and f.stem not in planned:
+                continue
             seeds = C.preset_seeds(name, dataset, params_dir, run=f.stem)
             label = C.resolve(f, name, seeds[0], params_dir=params_dir).label
             missing = [s for s in seeds if (dataset, label, s) not in finished]
@@ -357,7 +360,13 @@ def compute_totals(runs) -> dict[str, float]:
     evaluation = sum(float(r.metrics.get("eval_seconds", 0.0)) for r in runs)
     audit = sum(float(json.loads(meta.read_text()).get("seconds", 0.0))
                 for r in runs for meta in r.run_dir.parent.glob(f"*-{r.run_dir.name}-*/meta.json"))
-    return {"training": training, "evaluation": evaluation, "audit": audit}
+    totals = {"training": training, "evaluation": evaluation, "audit": audit}
+    from ..pipeline.experiment import ADDED_STEPS_FILE
+
+    added = [json.loads(f.read_text()) for r in runs for f in [r.run_dir / ADDED_STEPS_FILE] if f.is_file()]
+    if added:  # conventions scored later on weights trained again (issue 35): training and evaluation, wall time
+        totals["attack steps added later"] = sum(float(a["wall_seconds"]) for record in added for a in record.values())
+    return totals
 
 
 def compute_text(runs) -> str:
