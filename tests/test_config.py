@@ -190,3 +190,19 @@ def test_attack_step_chooses_which_numbers_are_computed_not_their_key():
         one = C.resolve(C.ROOT / "params" / "mnist" / "asgt.yaml", "reference", 0, {"attack_step": step})
         assert one.run_hash("mnist") == both.run_hash("mnist") and one.train_hash("mnist") == both.train_hash("mnist")
     assert C.RunConfig(dataset="mnist", method="st").attack_step == ("scaled",)  # a config.json of before
+
+
+def test_a_preset_may_plan_some_run_files_only_and_names_are_checked(tmp_path):
+    """``runs:`` (issue 36): paper-cpu plans the six run files the claims read and no CIFAR-10 run; a name that is
+    no run file is refused, naming the file and the fix."""
+    assert C.preset_runs("paper-cpu", "mnist") == ["st", "sgt", "sgt-k0.5", "at-fgsm", "sga", "asgt"]
+    assert C.preset_runs("paper-cpu", "cifar10") == [] and C.preset_runs("reference", "mnist") is None
+    params = tmp_path / "params"
+    (params / "mnist").mkdir(parents=True)
+    (params / "mnist" / "st.yaml").write_text("dataset: mnist\nmethod: st\n")
+    (params / "presets.yaml").write_text("smoke:\n  mnist:\n    runs: [st, asgd]\n")
+    with pytest.raises(C.ConfigError, match=r"\[smoke.mnist\]: runs names asgd, which is no run file"):
+        C.preset_runs("smoke", "mnist", params)
+    (params / "presets.yaml").write_text("smoke:\n  mnist:\n    runs: st\n")
+    with pytest.raises(C.ConfigError, match="runs must list run-file names"):
+        C.preset_runs("smoke", "mnist", params)

@@ -418,37 +418,42 @@ def preset_overrides(preset: str, dataset: str, params_dir: Path | None = None) 
     return _typed(raw, f"{path} [{preset}.{dataset}]", PRESET_KEYS)
 
 
-def preset_runs(preset: str, dataset: str, params_dir: Path | None = None) -> list[str] | None:
-    """The run files (stems) a preset plans for ``dataset``: its ``runs:`` list where it has one (``[]``: none,
-    e.g. a protocol that needs a GPU for that dataset), else None (every run file of ``params/<dataset>/``)."""
+def _preset_section(preset: str, dataset: str, params_dir: Path | None) -> tuple[dict, str, Path]:
+    """A preset's section of ``presets.yaml`` for ``dataset`` (empty where it has none), the place to name in an
+    error, and the params folder."""
     params_dir = Path(params_dir or default_params_dir())
     path = params_dir / "presets.yaml"
     presets = load_yaml(path)
     _one_of("preset", preset, tuple(presets))
-    section = (presets[preset] or {}).get(dataset) or {}
+    return (presets[preset] or {}).get(dataset) or {}, f"{path} [{preset}.{dataset}]", params_dir
+
+
+def _check_run_names(names, key: str, where: str, dataset: str, params_dir: Path) -> None:
+    """Every name a preset gives under ``key`` must be a run file of ``dataset`` (its stem)."""
+    unknown = sorted(set(names) - {p.stem for p in run_files(dataset, params_dir)})
+    if unknown:
+        raise ConfigError(f"{where}: {key} names {', '.join(unknown)}, which is no run file of "
+                          f"{params_dir / dataset}: write a run file's name without .yaml")
+
+
+def preset_runs(preset: str, dataset: str, params_dir: Path | None = None) -> list[str] | None:
+    """The run files (stems) a preset plans for ``dataset``: its ``runs:`` list where it has one (``[]``: none,
+    e.g. a protocol that needs a GPU for that dataset), else None (every run file of ``params/<dataset>/``)."""
+    section, where, params_dir = _preset_section(preset, dataset, params_dir)
     if "runs" not in section:
         return None
     runs = section["runs"] or []
-    where = f"{path} [{preset}.{dataset}]"
     if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
         raise ConfigError(f"{where}: runs must list run-file names, e.g. runs: [st, asgt]")
-    unknown = sorted(set(runs) - {p.stem for p in run_files(dataset, params_dir)})
-    if unknown:
-        raise ConfigError(f"{where}: runs names {', '.join(unknown)}, which is no run file of "
-                          f"{params_dir / dataset}: write a run file's name without .yaml")
+    _check_run_names(runs, "runs", where, dataset, params_dir)
     return runs
 
 
 def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None, run: str | None = None) -> list[int]:
     """The seeds a preset averages over (the paper: five): ``seeds``, or for the run file named ``run`` (its stem)
     the preset's ``run_seeds: {<run>: [...]}`` where it lists it (costly baselines may run fewer seeds)."""
-    params_dir = Path(params_dir or default_params_dir())
-    path = params_dir / "presets.yaml"
-    presets = load_yaml(path)
-    _one_of("preset", preset, tuple(presets))
-    section = (presets[preset] or {}).get(dataset) or {}
+    section, where, params_dir = _preset_section(preset, dataset, params_dir)
     per_run = section.get("run_seeds") or {}
-    where = f"{path} [{preset}.{dataset}]"
     if not isinstance(per_run, Mapping):
         raise ConfigError(f"{where}: run_seeds must map run-file names to seed lists, e.g. run_seeds: {{pgd-at: [0]}}")
     seeds = per_run.get(run, section.get("seeds", [0])) if run else section.get("seeds", [0])
@@ -458,10 +463,7 @@ def preset_seeds(preset: str, dataset: str, params_dir: Path | None = None, run:
         raise ConfigError(f"{where}: seeds {seeds!r} are not whole numbers ({exc}); write e.g. seeds: [0, 1, 2]") from None
     if not seeds:
         raise ConfigError(f"{where}: the seed list of {run or 'seeds'} is empty; give at least one seed")
-    unknown = sorted(set(per_run) - {p.stem for p in run_files(dataset, params_dir)})
-    if unknown:
-        raise ConfigError(f"{where}: run_seeds names {', '.join(unknown)}, which is no run file of "
-                          f"{params_dir / dataset}: write a run file's name without .yaml")
+    _check_run_names(per_run, "run_seeds", where, dataset, params_dir)
     return seeds
 
 
