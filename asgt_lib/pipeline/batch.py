@@ -205,13 +205,17 @@ def expected_training_seconds(cfg: C.RunConfig) -> float:
 
 def expected_seconds(cfg: C.RunConfig) -> float:
     """A rough estimate of a run's cost in seconds of one thread: its training (:func:`expected_training_seconds`)
-    and its sweep (test images x ε x attack steps, each about an ST step per image). Good to a factor of about 1.5
+    and its sweep (test images x ε x attack steps of every step convention, each about an ST step per image). Good to a factor of about 1.5
     on the machine it was measured on."""
     width, batch, _ = STEP_SHAPE[cfg.dataset]
     train = expected_training_seconds(cfg)
     n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000
     per_image_step = STEP_MS[cfg.dataset]["st"] * (cfg.width / width) ** 1.5 / batch / 1000
-    sweep = n_test * len(cfg.eval_eps) * (1 + cfg.pgd_steps + cfg.mifgsm_steps) * per_image_step
+    from ..core.evaluate import FIXED_STEPS
+
+    steps = sum(1 + (FIXED_STEPS * 2 if step == "fixed" else cfg.pgd_steps + cfg.mifgsm_steps)
+                for step in cfg.attack_step)  # FGSM, PGD and MI-FGSM under each step convention
+    sweep = n_test * len(cfg.eval_eps) * steps * per_image_step
     return train + sweep
 
 
