@@ -39,9 +39,10 @@ def test_cells_judge_every_mnist_claim_per_width_and_say_what_is_not_computed():
     assert protocols.wide(cells, "absent").empty
 
 
-def _cell(key, width, step, eps, verdict):
+def _cell(key, width, step, eps, verdict, kind="gain", measured=float("nan"), paper=20.0):
     return {"key": key, "width": width, "attack_step": step, "eps_train": eps, "verdict": verdict,
-            "computed": True, "measured": "x", "seeds": 3}
+            "computed": True, "measured": "x", "seeds": 3, "kind": kind, "measured_value": measured,
+            "paper_value": paper}
 
 
 def test_differences_name_the_verdicts_each_protocol_difference_changes():
@@ -50,7 +51,7 @@ def test_differences_name_the_verdicts_each_protocol_difference_changes():
         _cell("a", "reference", "fixed", 0.3, REPRODUCED), _cell("b", "reference", "fixed", 0.3, NOT_REPRODUCED),
         _cell("a", "paper-cpu", "scaled", 0.3, INCONCLUSIVE), _cell("b", "paper-cpu", "scaled", 0.3, NOT_REPRODUCED),
     ])
-    step, budget, width = protocols.differences(cells, "reference")
+    step, budget, width = protocols.differences(cells, "reference")  # no absolute claim: three sentences
     assert "changes 1 of the 2 verdicts" in step and "a: not reproduced → reproduced" in step
     assert "1 of them become reproduced" in step
     assert "not computed yet" in budget
@@ -77,3 +78,14 @@ def test_float32_twins_are_paired_by_seed_with_their_bf16_runs(tmp_path, data_di
     assert (table["seeds paired"] == 1).all() and (table["bf16 seeds"] == 2).all()
     assert set(table["within the seed spread"]) <= {"yes", "NO"}
     assert protocols.precision_comparison(tmp_path, "reference", "paper-cpu").empty  # no twin: nothing to compare
+
+
+def test_differences_name_the_cell_nearest_each_absolute_number():
+    cells = pd.DataFrame([
+        _cell("abs", "reference", "scaled", 0.3, "not comparable", "absolute", 2.0, 16.36),
+        _cell("abs", "reference", "fixed", 0.3, "not comparable", "absolute", 15.0, 16.36),
+        _cell("abs", "paper-cpu", "scaled", 0.3, REPRODUCED, "absolute", 20.0, 16.36),
+    ])
+    *_, nearest = protocols.differences(cells, "reference")
+    assert nearest == ("For the absolute accuracies, the cell nearest the paper's number: abs 15.0% against 16.36% "
+                       "(reference width, fixed 2/255, ε_train 0.3).")

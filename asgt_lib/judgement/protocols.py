@@ -73,7 +73,8 @@ def cells(results_dir: Path, preset: str, claims: Sequence[Claim] | None = None)
                     if judged is None:
                         continue
                     base = {"key": claim.key, "claim": claim.statement, "paper": claim.paper_text, "width": width,
-                            "attack_step": step, "eps_train": eps_train}
+                            "attack_step": step, "eps_train": eps_train, "kind": claim.kind,
+                            "paper_value": claim.value}
                     if rows_step.empty:
                         rows.append({**base, "measured": "–", "seeds": 0, "verdict": "not computed", "computed": False,
                                      "measured_value": math.nan, "reason": f"no {width} run scored under {step}"})
@@ -132,6 +133,16 @@ def differences(cells_: pd.DataFrame, preset: str) -> list[str]:
         which = "; ".join(f"{k}: {base.loc[k, 'verdict']} → {other.loc[k, 'verdict']}" for k in changed)
         sentences.append(f"{what[0].upper()}{what[1:]} changes {len(changed)} of the {len(common)} verdicts judged "
                          f"in both cells" + (f" ({which}); {len(to_yes)} of them become reproduced" if changed else "")
+                         + ".")
+    nearest = []
+    absolute = cells_[cells_["computed"] & (cells_["kind"] == "absolute")].dropna(subset=["measured_value"])
+    for key, rows in absolute.groupby("key", sort=False):
+        best = rows.loc[(rows["measured_value"] - rows["paper_value"]).abs().idxmin()]
+        nearest.append(f"{key} {best['measured_value']:.1f}% against {best['paper_value']:.2f}% "
+                       f"({width_label(best['width'])}, {STEP_NAMES[best['attack_step']]}, ε_train "
+                       f"{best['eps_train']:g})")
+    if nearest:
+        sentences.append("For the absolute accuracies, the cell nearest the paper's number: " + "; ".join(nearest)
                          + ".")
     return sentences
 
