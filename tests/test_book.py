@@ -200,7 +200,7 @@ def test_every_toc_page_is_rendered_with_its_figures_and_nothing_remote(built_bo
 
     assert len(runs) == len(config.run_files())
     docs = _toc_docs(ROOT, runs)
-    assert len(docs) == 11 + len(runs)  # the root, 10 pages, the run notebooks
+    assert len(docs) == 12 + len(runs)  # the root, 11 pages, the run notebooks
     n_images = 0
     for doc in docs:
         page = built_book / f"{doc}.html"

@@ -33,10 +33,10 @@ def test_the_robustness_export_is_every_run_folder_row_for_row(exported):
     assert len(runs) > 2 and table.groupby(["dataset", "name", "seed"]).ngroups == len(runs)
     for d in runs:
         cfg, raw = experiment.run_config(d)
-        own = pd.read_csv(d / "robustness.csv")
+        own = experiment.read_robustness(d / "robustness.csv")
         rows = table[(table.dataset == cfg.dataset) & (table.name == cfg.label) & (table.seed == cfg.seed)]
-        assert len(rows) == len(own)
-        merged = own.merge(rows, on=["attack", "eps"], suffixes=("", "_x"))
+        assert len(rows) == len(own) and set(rows.attack_step) == {"scaled", "fixed"}  # issue 35
+        merged = own.merge(rows, on=["attack_step", "attack", "eps"], suffixes=("", "_x"))
         assert len(merged) == len(own)
         assert (merged.accuracy == merged.accuracy_x).all() and (merged.n == merged.n_x).all()
         r = rows.iloc[0]
