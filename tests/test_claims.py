@@ -392,7 +392,7 @@ def test_claims_are_judged_under_each_attack_step_on_its_own_rows():
     assert side.loc["gain", ("scaled", "verdict")] == REPRODUCED
     assert side.loc["gain", ("fixed", "verdict")] == NOT_REPRODUCED
     findings = claims.attack_step_findings(table, by_step)
-    assert "1 change verdict: gain (reproduced → not reproduced)" in findings["verdicts"]
+    assert "1 changes verdict: gain (reproduced → not reproduced)" in findings["verdicts"]
 
 
 def test_attack_step_effect_pairs_each_seed_and_sets_the_paper_beside():

@@ -831,7 +831,7 @@ def attack_step_findings(table: pd.DataFrame, by_step: pd.DataFrame) -> dict[str
         judged = wide_v[wide_v["fixed"].isin(JUDGED) & wide_v["scaled"].isin(JUDGED)]
         moved = judged[judged["fixed"] != judged["scaled"]]
         out["verdicts"] = (f"Of the {len(judged)} claims judged under both conventions, "
-                           + (f"{len(moved)} change verdict: " + "; ".join(f"{k} ({r.scaled} → {r.fixed})"
+                           + (f"{len(moved)} change{'s' if len(moved) == 1 else ''} verdict: " + "; ".join(f"{k} ({r.scaled} → {r.fixed})"
                                                                            for k, r in moved.iterrows())
                               if len(moved) else "none changes verdict") + ".")
     else:
