@@ -3,9 +3,12 @@
 Kinds of claim:
 
 * ``absolute``: an accuracy the paper reports (e.g. ST reaches 27.88 % under FGSM ε=0.25 on MNIST). It can only
-  be compared with runs of the paper's protocol: under any other preset the verdict is ``not comparable`` (the
-  measured value is still shown). Under ``paper`` it is ``reproduced`` when the mean over seeds lies within
-  ``tolerance`` percentage points of the paper's value.
+  be compared with runs of the paper's protocol (:data:`PAPER_PROTOCOLS`: ``paper``, and ``paper-cpu`` for MNIST):
+  under any other preset the verdict is ``not comparable`` (the measured value is still shown), and the book takes
+  the verdict of ``paper-cpu`` instead (:func:`book_verdicts`). Under ``paper`` it is ``reproduced`` when the mean
+  over seeds lies within ``tolerance`` percentage points of the paper's value; under ``paper-cpu`` (an interval
+  preset) when its 95% interval lies within that band, ``not reproduced`` when it lies outside, ``inconclusive``
+  otherwise.
 * ``gain``: a difference in accuracy between two methods, in percentage points. ``bound="approx"`` ("gains of
   20 %") is reproduced when the measured gain is at least the stated gain minus ``tolerance``;
   ``bound="more-than"`` ("a gain of over 20 %") when it is strictly larger than the stated gain. Judged under
@@ -13,7 +16,7 @@ Kinds of claim:
 * ``highest``: one method is the most robust of a figure's methods on every attack, robustness being the mean
   accuracy over the ε > 0 of the grid. Judged under every preset.
 
-Under the presets of INTERVAL_PRESETS (``reference``), gains and rankings are judged with 95% intervals instead of
+Under the presets of INTERVAL_PRESETS (``reference``, ``paper-cpu``), gains and rankings are judged with 95% intervals instead of
 point values, with three outcomes: a gain is ``reproduced`` when its whole interval clears the bound, ``not
 reproduced`` when its whole interval falls short of it, and ``inconclusive`` when the interval contains the bound
 (the runs neither support nor contradict the claim). A method is highest on an attack when its robustness exceeds
@@ -23,6 +26,8 @@ are at least two, and over test images (binomial) when there is one, and the ver
 many seeds stand behind it.
 
 A claim whose runs, attack or ε are absent from the table is ``not evaluated`` (the reason says which).
+Every claim can be judged under either attack-step convention of the evaluation (:func:`evaluate_by_attack_step`:
+the step sized to ε, or torchattacks' fixed 2/255, the paper's probable attack), each on its own rows.
 The paper writes gains as "%"; they are differences of accuracies in percent, so percentage points here.
 """
 
