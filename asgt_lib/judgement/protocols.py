@@ -89,7 +89,7 @@ def cell_text(row) -> str:
     if not row["computed"]:
         return "not computed"
     mark = MARKS.get(row["verdict"], "–")
-    return f"{row['measured']} {mark} ({row['seeds']})"
+    return f"{row['measured'].removesuffix(' points')} {mark} ({row['seeds']})"  # gains: points, as the paper's
 
 
 def wide(cells_: pd.DataFrame, width: str) -> pd.DataFrame:
@@ -106,6 +106,7 @@ def wide(cells_: pd.DataFrame, width: str) -> pd.DataFrame:
     out = out[[c for c in columns if c in out.columns]].fillna("same as at 0.3")  # ST, SGT: clean training
     out.insert(0, "paper", sub.drop_duplicates("key").set_index("key")["paper"].reindex(order))
     out.index.name = "claim"
+    out.columns.name = None
     return out
 
 
