@@ -401,3 +401,12 @@ def test_build_returns_jupyter_books_failure(monkeypatch, tmp_path):
     monkeypatch.setattr(book, "jupyter_book_command",
                         lambda *a, **k: [sys.executable, "-c", "raise SystemExit(3)"])
     assert book.build(PRESET, results=tmp_path, notebooks=tmp_path / "nb", source=source, batch=False) == 3
+
+
+def test_one_line_keeps_a_verdict_on_one_line_and_leaves_numbers_alone():
+    import pandas as pd
+
+    frame = pd.DataFrame({"verdict": ["not reproduced", None], "preset": ["paper-cpu", "reference"], "seeds": [5, 3]})
+    out = book.one_line(frame, ["verdict", "preset", "absent"])
+    assert out.verdict[0] == "not\u00a0reproduced" and out.preset[0] == "paper\u2011cpu"
+    assert pd.isna(out.verdict[1]) and out.seeds.tolist() == [5, 3] and frame.verdict[0] == "not reproduced"

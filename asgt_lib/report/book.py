@@ -438,6 +438,17 @@ def data_label(table, dataset: str) -> str:
     return " + ".join(SOURCE_LABELS.get(s, s) for s in sources)
 
 
+def one_line(frame, columns):
+    """``frame`` with the text of ``columns`` made unbreakable (non-breaking spaces and hyphens), so that a table
+    read at 1280 px never wraps a verdict over two lines (issue 36)."""
+    out = frame.copy()
+    for column in columns:
+        if column in out.columns:
+            out[column] = out[column].map(lambda v: v.replace(" ", "\u00a0").replace("-", "\u2011")
+                                          if isinstance(v, str) else v)
+    return out
+
+
 def attack_step_note(table, dataset: str, names: list[str]) -> str:
     """The figure caption's sentence on the two attack-step conventions (issue 35): which runs and seeds of the
     figure are also drawn dashed under the paper's probable attack, or that none is yet."""
