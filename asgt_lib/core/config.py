@@ -291,6 +291,13 @@ def _check(cond: bool, message: str, *keys: str) -> None:
         raise ConfigError(message, keys)
 
 
+def check_attack_step(step: str) -> str:
+    """``step`` if it is an attack-step convention (ATTACK_STEPS), else a ValueError naming the allowed ones."""
+    if step not in ATTACK_STEPS:
+        raise ValueError(f"attack step '{step}' is unknown; allowed values: {', '.join(ATTACK_STEPS)}")
+    return step
+
+
 def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     _check(value in allowed, f"{key} '{value}' is unknown; allowed values: {', '.join(allowed)}",
            key.split()[0])

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .attacks import get_attack
-from .config import ATTACK_STEPS, RunConfig
+from .config import RunConfig, check_attack_step
 from .models import eval_mode, predict
 from .saliency import saliency
 
@@ -39,8 +39,7 @@ def attack_fn(name: str, cfg: RunConfig, seed: int = 0, step: str = "scaled") ->
     ``scaled`` sizes α to ε (PGD ``pgd_step_factor``·ε/``pgd_steps``, MI-FGSM ε/``mifgsm_steps``); ``fixed`` is
     torchattacks' default (:data:`FIXED_ALPHA`, :data:`FIXED_STEPS`). FGSM has no step and is the same under both.
     PGD's random start is seeded per call for reproducibility."""
-    if step not in ATTACK_STEPS:
-        raise ValueError(f"attack step '{step}' is unknown; allowed values: {', '.join(ATTACK_STEPS)}")
+    check_attack_step(step)
     attack = get_attack(name)
     fixed = step == "fixed"
     if name == "pgd":

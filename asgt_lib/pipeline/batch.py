@@ -205,8 +205,8 @@ def expected_training_seconds(cfg: C.RunConfig) -> float:
 
 def expected_seconds(cfg: C.RunConfig) -> float:
     """A rough estimate of a run's cost in seconds of one thread: its training (:func:`expected_training_seconds`)
-    and its sweep (test images x ε x attack steps of every step convention, each about an ST step per image). Good to a factor of about 1.5
-    on the machine it was measured on."""
+    and its sweep (test images x ε x attack steps of every step convention, each about an ST step per image). Good
+    to a factor of about 1.5 on the machine it was measured on."""
     width, batch, _ = STEP_SHAPE[cfg.dataset]
     train = expected_training_seconds(cfg)
     n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000

@@ -41,7 +41,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..core import compute
 from ..core.compute import resolve_device
-from ..core.config import ATTACK_STEPS, FIELD_NAMES, MASKING_METHODS, RunConfig, digest, numerics
+from ..core.config import ATTACK_STEPS, FIELD_NAMES, MASKING_METHODS, RunConfig, check_attack_step, digest, numerics
 from ..core.data import SOURCE_LABELS, Split, data_source, default_data_dir, load_split
 from ..core.evaluate import attack_fn, robustness_curve, saliency_examples
 from ..core.models import build_model, predict
@@ -299,8 +299,7 @@ def add_attack_steps(run_dir: Path, steps: tuple[str, ...] | list[str], data_dir
     cfg, raw = run_config(run_dir)
     table = read_robustness(run_dir / "robustness.csv")
     for step in steps:
-        if step not in ATTACK_STEPS:
-            raise ValueError(f"attack step '{step}' is unknown; allowed values: {', '.join(ATTACK_STEPS)}")
+        check_attack_step(step)
     missing = [s for s in ATTACK_STEPS if s in steps and s not in attack_steps_of(table)]
     if not missing:
         return []
@@ -497,8 +496,8 @@ def collect(results_dir: Path | None = None, preset: str | None = None,
             attack_step: str | None = DEFAULT_ATTACK_STEP) -> pd.DataFrame:
     """Every finished run's robustness table under ``results_dir`` (optionally one preset), concatenated: the rows
     of one step convention (``attack_step``, by default ``scaled``, what every verdict reads), or of all (None)."""
-    if attack_step is not None and attack_step not in ATTACK_STEPS:
-        raise ValueError(f"attack step '{attack_step}' is unknown; allowed values: {', '.join(ATTACK_STEPS)}")
+    if attack_step is not None:
+        check_attack_step(attack_step)
     tables = [read_robustness(d / "robustness.csv") for d in run_dirs(results_dir, preset)]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
     if attack_step is not None:
