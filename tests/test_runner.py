@@ -347,6 +347,31 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, data_di
     pd.testing.assert_frame_equal(resumed.robustness, whole.robustness)
     train_info = json.loads((ckpt[1].parent / "config.json").read_text())["train_info"]
     assert train_info["resumed_after_epoch"] == 2
+    assert [t["epochs"] for t in train_info["trained_on"]] == [[1, cfg.epochs]]  # killed and resumed on one machine
+    assert resumed.metrics["trained_on"] == train_info["trained_on"]
+
+
+def test_a_run_resumed_on_another_machine_says_so(tmp_path):
+    """The training state records the machine of every epoch; resuming elsewhere warns, and the run's
+    ``trained_on`` lists both stretches, since its weights then repeat bit for bit on neither machine alone."""
+    from asgt_lib.core.train import TrainingState
+    from asgt_lib.core.models import build_model
+
+    model = build_model("mnist", "alexnet", 0.25)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    generators = {"shuffle": torch.Generator().manual_seed(0)}
+    first = TrainingState(tmp_path, "run", "CPU A, 1 thread(s)")
+    for epochs in (1, 2):
+        first.save(model, optimizer, generators, [{"loss": 1.0, "seconds": 1.0}] * epochs)
+    same = TrainingState(tmp_path, "run", "CPU A, 1 thread(s)")
+    assert len(same.restore(model, optimizer, generators)) == 2 and same.machines == ["CPU A, 1 thread(s)"] * 2
+    other = TrainingState(tmp_path, "run", "CPU B, 2 thread(s)")
+    with pytest.warns(RuntimeWarning, match="resuming on CPU B, 2 thread.s. a run trained so far on CPU A"):
+        history = other.restore(model, optimizer, generators)
+    other.save(model, optimizer, generators, history + [{"loss": 0.5, "seconds": 1.0}])
+    assert experiment.trained_on(other.machines) == [{"epochs": [1, 2], "machine": "CPU A, 1 thread(s)"},
+                                                     {"epochs": [3, 3], "machine": "CPU B, 2 thread(s)"}]
+    assert experiment.trained_on([None, None]) == [{"epochs": [1, 2], "machine": "not recorded"}]
 
 
 def test_eps_warmup_ramps_the_training_budget_linearly_then_holds_it():

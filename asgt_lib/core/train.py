@@ -96,13 +96,16 @@ class TrainingState:
     """What a run needs to continue after a kill from its last finished epoch and end with the same weights as an
     uninterrupted run: the weights (with batch-norm statistics), SGD's momentum buffers, the state of every random
     generator training draws from, and the history so far. One safetensors file, replaced atomically after each
-    epoch; ``identity`` (the run's train hash) guards against resuming another run's state."""
+    epoch; ``identity`` (the run's train hash) guards against resuming another run's state. ``machine`` (CPU or GPU
+    and thread count) is recorded for every epoch, since a run resumed elsewhere repeats bit for bit nowhere:
+    :attr:`machines` lists the machine of each epoch trained so far (``None`` for a state saved without it)."""
 
     FILE = "state.safetensors"
 
-    def __init__(self, folder: Path, identity: str):
-        self.path, self.identity = Path(folder) / self.FILE, identity
+    def __init__(self, folder: Path, identity: str, machine: str | None = None):
+        self.path, self.identity, self.machine = Path(folder) / self.FILE, identity, machine
         self.restored_epochs = 0
+        self.machines: list[str | None] = []
 
     def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, generators: dict[str, torch.Generator],
              history: list[dict[str, float]]) -> None:
@@ -113,7 +116,8 @@ class TrainingState:
                 tensors[f"momentum.{i}"] = buffer.detach().contiguous().clone()
         tensors.update({f"rng.{name}": g.get_state() for name, g in generators.items()})
         tensors["rng.global"] = torch.get_rng_state()
-        meta = {"identity": self.identity, "history": json.dumps(history)}
+        self.machines = (self.machines + [self.machine] * len(history))[:len(history)]
+        meta = {"identity": self.identity, "history": json.dumps(history), "machines": json.dumps(self.machines)}
         with atomic_path(self.path) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
 
@@ -144,6 +148,11 @@ class TrainingState:
         torch.set_rng_state(tensors["rng.global"])
         history = json.loads(header["history"])
         self.restored_epochs = len(history)
+        self.machines = (json.loads(header.get("machines", "[]")) + [None] * len(history))[:len(history)]
+        if self.machine is not None and any(m != self.machine for m in self.machines):
+            warnings.warn(f"{self.path}: resuming on {self.machine} a run trained so far on "
+                          f"{', '.join(sorted({m or 'an unrecorded machine' for m in self.machines}))}; its weights will repeat bit for bit "
+                          "on neither alone (the run records both: train_info.trained_on)", RuntimeWarning, stacklevel=3)
         return history
 
     def clear(self) -> None:

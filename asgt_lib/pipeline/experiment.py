@@ -229,6 +229,7 @@ def run(
     if not force and is_finished(run_dir):
         return load_result(run_dir, cached=True)
 
+    where = provenance(dev, cfg.model)  # the code and machine the run starts with (a commit during it changes nothing)
     test = load_split(cfg.dataset, False, data_dir, cfg.n_test_per_class, cfg.subset_seed)
     model, history, train_info = trained_model(cfg, source, data_dir, results_dir, dev, progress, force)
 
@@ -248,12 +249,13 @@ def run(
         "n_test": len(test),
         "train_seconds": train_info["train_seconds"],
         "train_cached": train_info["cached"],
+        "trained_on": train_info.get("trained_on"),  # more than one stretch: resumed on another machine
         "eval_seconds": eval_seconds,
         "attack_seconds": _attack_seconds(curve),
         "wall_seconds": time.perf_counter() - start,
         "history": history,
         "mask_overlap": overlaps,
-        "provenance": provenance(dev, cfg.model),
+        "provenance": where,
     }
     with staging_dir(run_dir) as stage:
         write_json(stage / "config.json", config)
@@ -407,20 +409,35 @@ def trained_model(
             torch.manual_seed(cfg.seed)
             model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device)
     train_split: Split = load_split(cfg.dataset, True, data_dir, cfg.n_train_per_class, cfg.subset_seed)
-    state = TrainingState(training_state_dir(ckpt_dir), cfg.train_hash(source))
+    machine = f"{compute.device_name(device)}, {torch.get_num_threads()} thread(s)"
+    state = TrainingState(training_state_dir(ckpt_dir), cfg.train_hash(source), machine)
     if force:
         state.clear()
     t0 = time.perf_counter()
     history = train(model, train_split.x, train_split.y, cfg, progress=progress, state=state)
     earlier = history[:state.restored_epochs]  # epochs trained by a process that was killed later
     info = {"n_train": len(train_split), "resumed_after_epoch": state.restored_epochs,
-            "train_seconds": time.perf_counter() - t0 + sum(h["seconds"] for h in earlier)}
+            "train_seconds": time.perf_counter() - t0 + sum(h["seconds"] for h in earlier),
+            "trained_on": trained_on(state.machines[:state.restored_epochs] + [machine] * (len(history)
+                                                                                         - state.restored_epochs))}
     with staging_dir(ckpt_dir) as stage:
         save_checkpoint(model, stage / "model.safetensors", {"train_hash": cfg.train_hash(source)})
         write_json(stage / "config.json", {"config": cfg.to_dict(), "data_source": source, "history": history,
                                            "train_info": info})
     state.clear()
     return model.eval(), history, {**info, "cached": False}
+
+
+def trained_on(machines: list[str | None]) -> list[dict[str, Any]]:
+    """The machine of each epoch, in stretches: ``[{"epochs": [first, last], "machine": ...}]``, one entry for a
+    run trained in one go (or resumed where it was killed), several where a resumed run changed machine."""
+    out: list[dict[str, Any]] = []
+    for epoch, machine in enumerate(machines, start=1):
+        if out and out[-1]["machine"] == (machine or "not recorded"):
+            out[-1]["epochs"][1] = epoch
+        else:
+            out.append({"epochs": [epoch, epoch], "machine": machine or "not recorded"})
+    return out
 
 
 def training_state_dir(checkpoint_dir: Path) -> Path:
