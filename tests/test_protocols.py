@@ -12,6 +12,8 @@ from asgt_lib.judgement.claims import CLAIMS, INCONCLUSIVE, NOT_REPRODUCED, REPR
 from asgt_lib.pipeline import experiment
 from asgt_lib.report import book
 
+from .test_claims import make_table
+
 
 def _claim(key):
     return next(c for c in CLAIMS if c.key == key)
@@ -78,6 +80,42 @@ def test_float32_twins_are_paired_by_seed_with_their_bf16_runs(tmp_path, data_di
     assert (table["seeds paired"] == 1).all() and (table["bf16 seeds"] == 2).all()
     assert set(table["within the seed spread"]) <= {"yes", "NO"}
     assert protocols.precision_comparison(tmp_path, "reference", "paper-cpu").empty  # no twin: nothing to compare
+
+
+def test_a_twin_difference_is_judged_against_what_two_seeds_differ_by(tmp_path, monkeypatch):
+    """bf16 seeds 0-2 with sd σ at a point; the fp32 twin of seed 0 differs by d: within the seed spread while
+    |d| <= 2·√2·σ (two seeds differ by √2·σ in sd), not beyond."""
+    bf16 = make_table(preset="reference", seeds=(0, 1, 2), per_seed={("st", 0): 0.50, ("st", 1): 0.52, ("st", 2): 0.54},
+                      names=("st",))
+    sigma = 2.0  # points: the sd of 50, 52, 54
+    for d, within in ((5.6, "yes"), (5.8, "NO")):
+        fp32 = make_table(preset="reference-fp32", seeds=(0,), per_seed={("st", 0): 0.50 - d / 100}, names=("st",))
+        tables = {"reference": bf16, "reference-fp32": fp32}
+        monkeypatch.setattr(protocols, "run_dirs", lambda root, preset: [preset])
+        monkeypatch.setattr(protocols, "collect", lambda root, preset: tables[preset])
+        row = protocols.precision_comparison(tmp_path).set_index("point").loc["PGD ε=0.2"]
+        assert row["bf16 seed sd (points)"] == sigma and row["two seeds differ by up to (points)"] == 5.7
+        assert row["within the seed spread"] == within, d
+
+
+def test_a_verdict_that_moves_with_precision_is_reported():
+    """The same seeds judged on bf16 runs and their fp32 twins: SGT's PGD gain over ST (paper: about +20 points) is
+    +22 in bf16 and +2 in fp32, so that verdict moves; its MI-FGSM gain (about +30) fails in both, so it does not."""
+    def runs(preset, sgt):
+        return make_table(preset=preset, seeds=(0, 1), per_seed={("st", 0): 0.30, ("st", 1): 0.40,
+                                                                 ("sgt-k0.3", 0): 0.30 + sgt, ("sgt-k0.3", 1): 0.40 + sgt})
+    table = protocols.verdicts_by_precision(runs("reference", 0.22), runs("reference-fp32", 0.02)).set_index("claim")
+    assert table.loc["mnist_pgd_sgt_gain", ["bf16 verdict", "fp32 verdict", "moves"]].tolist() == \
+        [REPRODUCED, NOT_REPRODUCED, "yes"]
+    assert table.loc["mnist_mifgsm_sgt_gain", "moves"] == "no"
+    assert (table["seeds"] == 2).all() and "mnist_pgd_asgt" not in table.index  # absolutes: not comparable in both
+    assert protocols.verdicts_by_precision(runs("reference", 0.2).iloc[:0], runs("reference-fp32", 0.0)).empty
+    twins = pd.DataFrame([{"model": "st", "point": "clean", "seeds paired": 2, "bf16 − fp32 (points)": "+0.1, -0.2",
+                           "two seeds differ by up to (points)": 0.6, "within the seed spread": "yes"}])
+    summary = protocols.precision_summary(twins, table.reset_index())
+    assert "all bf16 − fp32 differences lie within the seed spread" in summary
+    assert "1 verdict moves with precision: mnist_pgd_sgt_gain (reproduced in bf16, not reproduced in fp32)" in summary
+    assert protocols.precision_summary(twins.iloc[:0], table) == "No float32 twin is finished yet, so the question is open."
 
 
 def test_differences_name_the_cell_nearest_each_absolute_number():

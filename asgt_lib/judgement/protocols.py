@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..core.config import ATTACK_STEPS
 from ..pipeline.experiment import collect, run_dirs
-from .claims import ATTACK_NAMES, CLAIMS, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, evaluate
+from .claims import ATTACK_NAMES, CLAIMS, INCONCLUSIVE, JUDGED, NOT_REPRODUCED, REPRODUCED, Claim, evaluate
 
 #: The preset that runs the paper's MNIST protocol on a CPU.
 PAPER_WIDTH = "paper-cpu"
@@ -177,8 +177,9 @@ def precision_comparison(results_dir: Path, preset: str = "reference", twin: str
                          points=PRECISION_POINTS) -> pd.DataFrame:
     """Is bfloat16 innocent? Per run name and point (step sized to ε): the bf16 − fp32 difference of each seed that
     has its float32 twin (same weights at start, same data order; only the training precision differs), against the
-    seed-to-seed spread of the bf16 runs (their standard deviation over every seed of ``preset``). A difference is
-    within the spread when its size is at most twice that standard deviation."""
+    seed-to-seed spread of the bf16 runs. Two runs of different seeds differ by √2 × σ in standard deviation (σ: the
+    bf16 runs' standard deviation over every seed of ``preset``), so a difference is within the seed spread when its
+    size is at most 2·√2·σ, about what two seeds differ by at 95%."""
     if not run_dirs(results_dir, twin):
         return pd.DataFrame()
     bf16 = collect(results_dir, preset)
@@ -196,9 +197,59 @@ def precision_comparison(results_dir: Path, preset: str = "reference", twin: str
                 continue
             diff = a[paired] - b[paired]
             sd = float(a.std(ddof=1)) if len(a) > 1 else math.nan
-            worst = float(diff.abs().max())
+            bound = 2 * math.sqrt(2) * sd
             rows.append({"model": name, "point": "clean" if attack == "clean" else f"{ATTACK_NAMES[attack]} ε={eps:g}",
                          "seeds paired": len(paired), "bf16 − fp32 (points)": ", ".join(f"{d:+.1f}" for d in diff),
                          "bf16 seed sd (points)": round(sd, 1), "bf16 seeds": len(a),
-                         "within the seed spread": "yes" if worst <= 2 * sd else "NO"})
+                         "two seeds differ by up to (points)": round(bound, 1),
+                         "within the seed spread": "yes" if float(diff.abs().max()) <= bound + 1e-9 else "NO"})
     return pd.DataFrame(rows)
+
+
+def verdicts_by_precision(bf16: pd.DataFrame, fp32: pd.DataFrame, preset: str = "reference") -> pd.DataFrame:
+    """Does a verdict move with precision? Every claim judged twice under ``preset``'s rules, on the same runs and
+    seeds: on the bf16 runs (``bf16``: ``collect`` of ``preset``, restricted here to the run names and seeds that
+    have a float32 twin) and on their twins (``fp32``). One row per claim judged in either, with both verdicts and
+    ``moves`` ("yes" where they differ)."""
+    pairs = set(zip(fp32["name"], fp32["seed"]))
+    same = bf16[[pair in pairs for pair in zip(bf16["name"], bf16["seed"])]]
+    if same.empty:
+        return pd.DataFrame()
+    a = evaluate(same.assign(preset=preset), preset).set_index("key")
+    b = evaluate(fp32.assign(preset=preset), preset).set_index("key")
+    judged = [k for k in a.index if a.at[k, "verdict"] in JUDGED or b.at[k, "verdict"] in JUDGED]
+    return pd.DataFrame([{"claim": k, "paper": a.at[k, "paper"], "seeds": int(a.at[k, "seeds"]),
+                          "bf16": a.at[k, "measured"], "bf16 verdict": a.at[k, "verdict"],
+                          "fp32": b.at[k, "measured"], "fp32 verdict": b.at[k, "verdict"],
+                          "moves": "yes" if a.at[k, "verdict"] != b.at[k, "verdict"] else "no"} for k in judged])
+
+
+def precision_verdicts(results_dir: Path, preset: str = "reference", twin: str = "reference-fp32") -> pd.DataFrame:
+    """:func:`verdicts_by_precision` of the finished runs of ``preset`` and of their float32 twins (``twin``); empty
+    while no twin is finished."""
+    if not run_dirs(results_dir, twin):
+        return pd.DataFrame()
+    return verdicts_by_precision(collect(results_dir, preset), collect(results_dir, twin), preset)
+
+
+def precision_summary(twins: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+    """The Table 1 page's answer to "is bfloat16 innocent?", in one or two plain sentences, from
+    :func:`precision_comparison` and :func:`precision_verdicts`."""
+    if twins.empty:
+        return "No float32 twin is finished yet, so the question is open."
+    outside = twins[twins["within the seed spread"] != "yes"]
+    models = twins["model"].nunique()
+    text = (f"Of the {len(twins)} points compared ({models} model{'s' if models > 1 else ''}, "
+            f"{int(twins['seeds paired'].max())} seed{'s' if twins['seeds paired'].max() > 1 else ''} paired at most), "
+            + ("all bf16 − fp32 differences lie within the seed spread." if outside.empty else
+               f"{len(twins) - len(outside)} lie within the seed spread and {len(outside)} outside it: "
+               + "; ".join(f"{r['model']} {r['point']} ({r['bf16 − fp32 (points)']} points against up to "
+                         f"{r['two seeds differ by up to (points)']})" for _, r in outside.iterrows()) + "."))
+    if verdicts.empty:
+        return text + " No claim can be judged on the twins yet."
+    moved = verdicts[verdicts["moves"] == "yes"]
+    return text + (f" Of the {len(verdicts)} claims judged on the same seeds in both precisions, "
+                   + ("no verdict moves with precision." if moved.empty else
+                      f"{len(moved)} verdict{'s' if len(moved) > 1 else ''} move{'' if len(moved) > 1 else 's'} with "
+                      "precision: " + "; ".join(f"{r['claim']} ({r['bf16 verdict']} in bf16, {r['fp32 verdict']} in fp32)"
+                                                for _, r in moved.iterrows()) + "."))
