@@ -61,6 +61,18 @@ def test_differences_name_the_verdicts_each_protocol_difference_changes():
     assert "0 of them become reproduced" in width
 
 
+def test_a_width_measured_only_on_claims_the_reference_cannot_judge_is_partly_computed():
+    """The first paper-cpu runs measure absolute claims only (not comparable at reference width): the width's
+    sentence says it is partly computed, not that it is missing, and still draws no conclusion."""
+    cells = pd.DataFrame([
+        _cell("gain", "reference", "scaled", 0.3, NOT_REPRODUCED),
+        _cell("abs", "reference", "scaled", 0.3, "not comparable", "absolute", 2.0, 16.36),
+        _cell("abs", "paper-cpu", "scaled", 0.3, NOT_REPRODUCED, "absolute", 4.1, 16.36)])
+    width = next(s for s in protocols.differences(cells, "reference") if s.startswith("The paper's width"))
+    assert "partly computed (1 claim measured)" in width and "what it changes is not known" in width
+    assert "verdicts judged in both cells" not in width
+
+
 def test_collapse_counts_read_the_training_monitors_of_each_width():
     counts = protocols.collapse_counts(book.PAGE_FIXTURE, "smoke")
     assert list(counts.index) == ["at-fgsm", "asgt-k0.3"]

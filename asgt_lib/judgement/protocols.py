@@ -127,7 +127,12 @@ def differences(cells_: pd.DataFrame, preset: str) -> list[str]:
                        & (judged.eps_train == cell["eps_train"])].set_index("key")
         common = base.index.intersection(other.index)
         if not len(common):
-            sentences.append(f"{what[0].upper()}{what[1:]}: not computed yet, so what it changes is not known.")
+            started = cells_[cells_["computed"] & (cells_.width == cell["width"])
+                             & (cells_.attack_step == cell["attack_step"]) & (cells_.eps_train == cell["eps_train"])]
+            sentences.append(f"{what[0].upper()}{what[1:]}: " + (
+                f"partly computed ({len(started)} claim{'s' if len(started) > 1 else ''} measured), but no verdict "
+                "judged in the reference cell is judged there yet" if len(started) else "not computed yet")
+                + ", so what it changes is not known.")
             continue
         changed = [k for k in common if base.loc[k, "verdict"] != other.loc[k, "verdict"]]
         to_yes = [k for k in changed if other.loc[k, "verdict"] == REPRODUCED]
