@@ -123,12 +123,12 @@ def differences(cells_: pd.DataFrame, preset: str) -> list[str]:
              "the paper's width (paper-cpu)": dict(width=PAPER_WIDTH)}
     for what, change in moves.items():
         cell = {"width": preset, "attack_step": "scaled", "eps_train": 0.3, **change}
-        other = judged[(judged.width == cell["width"]) & (judged.attack_step == cell["attack_step"])
-                       & (judged.eps_train == cell["eps_train"])].set_index("key")
+        in_cell = cells_[(cells_.width == cell["width"]) & (cells_.attack_step == cell["attack_step"])
+                         & (cells_.eps_train == cell["eps_train"])]
+        other = judged.loc[judged.index.intersection(in_cell.index)].set_index("key")
         common = base.index.intersection(other.index)
         if not len(common):
-            started = cells_[cells_["computed"] & (cells_.width == cell["width"])
-                             & (cells_.attack_step == cell["attack_step"]) & (cells_.eps_train == cell["eps_train"])]
+            started = in_cell[in_cell["computed"]]
             sentences.append(f"{what[0].upper()}{what[1:]}: " + (
                 f"partly computed ({len(started)} claim{'s' if len(started) > 1 else ''} measured), but no verdict "
                 "judged in the reference cell is judged there yet" if len(started) else "not computed yet")
