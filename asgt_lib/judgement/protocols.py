@@ -114,18 +114,20 @@ def differences(cells_: pd.DataFrame, preset: str) -> list[str]:
     """Plain sentences: for each protocol difference, how many of the judged verdicts it changes, measured from
     the reference cell (``preset``, step sized to ε, ε_train 0.3) with the other two held fixed; and which cell
     comes closest to the paper's number for the absolute claims."""
-    judged = cells_[cells_["computed"] & cells_["verdict"].isin(list(MARKS))]
-    base = judged[(judged.width == preset) & (judged.attack_step == "scaled") & (judged.eps_train == 0.3)]
-    base = base.set_index("key")
+    def rows_of(width=preset, attack_step="scaled", eps_train=0.3) -> pd.DataFrame:
+        return cells_[(cells_.width == width) & (cells_.attack_step == attack_step) & (cells_.eps_train == eps_train)]
+
+    def judged_in(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows[rows["computed"] & rows["verdict"].isin(list(MARKS))].set_index("key")
+
+    base = judged_in(rows_of())
     sentences = []
     moves = {"the paper's probable attack (fixed 2/255 step)": dict(attack_step="fixed"),
              "the claims' ε_train of 0.2": dict(eps_train=0.2),
              "the paper's width (paper-cpu)": dict(width=PAPER_WIDTH)}
     for what, change in moves.items():
-        cell = {"width": preset, "attack_step": "scaled", "eps_train": 0.3, **change}
-        in_cell = cells_[(cells_.width == cell["width"]) & (cells_.attack_step == cell["attack_step"])
-                         & (cells_.eps_train == cell["eps_train"])]
-        other = judged.loc[judged.index.intersection(in_cell.index)].set_index("key")
+        in_cell = rows_of(**change)
+        other = judged_in(in_cell)
         common = base.index.intersection(other.index)
         if not len(common):
             started = in_cell[in_cell["computed"]]
