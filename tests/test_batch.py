@@ -286,6 +286,78 @@ def test_the_run_notebook_declares_every_parameter_the_batch_passes():
     assert passed <= declared and set(C.FIELD_NAMES) <= declared, sorted((passed | set(C.FIELD_NAMES)) - declared)
 
 
+def _png(draw) -> bytes:
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    draw(ax)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _pixels(png: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"), dtype=np.int16)
+
+
+def test_compacting_a_plot_keeps_its_look_in_a_fraction_of_the_bytes():
+    import numpy as np
+
+    def curves(ax):
+        eps = np.linspace(0, 0.4, 9)
+        for i in range(5):
+            ax.plot(eps, np.exp(-i * eps * 5), marker="o", label=f"method {i}")
+        ax.legend()
+
+    plot = _png(curves)
+    compact = batch.compact_png(plot)
+    assert len(compact) < 0.6 * len(plot)
+    original, kept = _pixels(plot), _pixels(compact)
+    assert kept.shape == original.shape and np.abs(kept - original).mean() <= batch.PALETTE_TOLERANCE
+    assert _pixels(batch.compact_png(compact)).tolist() == kept.tolist()  # compacting twice changes nothing more
+
+
+def test_compacting_keeps_an_image_with_many_colours_lossless():
+    """Natural images (CIFAR-10 saliency grids) would band in 256 colours: they keep every pixel."""
+    import numpy as np
+
+    noise = np.random.default_rng(0).random((32, 48, 3))
+    photo = _png(lambda ax: ax.imshow(noise, interpolation="bilinear"))
+    compact = batch.compact_png(photo)
+    assert len(compact) <= len(photo) and _pixels(compact).tolist() == _pixels(photo).tolist()
+
+
+def test_a_finished_notebook_gets_its_title_and_compact_figures_and_keeps_its_text(tmp_path):
+    import base64
+
+    import nbformat
+
+    plot = _png(lambda ax: ax.plot([0, 1, 2], [3, 1, 2]))
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Run notebook: one dataset\nbody"),
+        nbformat.v4.new_code_cell("fig", outputs=[nbformat.v4.new_output(
+            "display_data", data={"image/png": base64.b64encode(plot).decode(), "text/plain": "<Figure>"})]),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")])])
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    batch._finish_notebook(path, "Run: mnist · st · seed 0 (smoke)")
+    done = nbformat.read(path, as_version=4)
+    assert done.cells[0].source == "# Run: mnist · st · seed 0 (smoke)\nbody"
+    figure = done.cells[1].outputs[0].data
+    assert len(base64.b64decode(figure["image/png"])) < len(plot) and figure["text/plain"] == "<Figure>"
+    assert done.cells[2].outputs == nb.cells[2].outputs
+
+
 @pytest.mark.parametrize("value, message", [("0", "0 is not a number of parallel jobs; write a whole number >= 1"),
                                             ("-2", "-2 is not a number of parallel jobs"),
                                             ("two", "'two' is not a whole number")])
