@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from asgt_lib.core import compute, config as C, storage
+from asgt_lib.core.data import data_source
 from asgt_lib.judgement.audit import audit_seconds
 from asgt_lib.pipeline import batch, experiment
 
@@ -212,6 +213,23 @@ def test_estimates_rank_runs_by_their_cost():
     assert batch.expected_seconds(cfg("st", "cifar10")) > batch.expected_seconds(cfg("st", "cifar10", epochs=6))
     assert 0 < batch.expected_training_seconds(cfg("st")) < st
     assert batch.expected_training_seconds(cfg("pgd-at")) > batch.expected_training_seconds(cfg("asgt"))
+
+
+def test_a_batch_finishes_the_runs_a_stopped_batch_left_half_done_before_opening_new_ones(tmp_path, data_dir):
+    """ST first, then runs with a per-epoch training state or a checkpoint on this machine, then by cost."""
+    grid = batch.plan("smoke", ["mnist"], data_dir=data_dir, results_dir=tmp_path)
+    fresh = batch.execution_order(grid, data_dir, tmp_path)
+    assert [j.config.method for j in fresh][:1] == ["st"]
+    costs = [batch.expected_seconds(j.config) for j in fresh if j.config.method != "st"]
+    assert costs == sorted(costs, reverse=True)
+    cheapest, second = fresh[-1], fresh[-2]
+    source = data_source("mnist", data_dir)
+    checkpoint = experiment.checkpoint_dir_for(cheapest.config, source, tmp_path)
+    experiment.training_state_dir(checkpoint).mkdir(parents=True)
+    experiment.checkpoint_dir_for(second.config, source, tmp_path).mkdir(parents=True)
+    order = batch.execution_order(grid, data_dir, tmp_path)
+    first_non_st = [j.title for j in order if j.config.method != "st"][:2]
+    assert order[0].config.method == "st" and set(first_non_st) == {cheapest.title, second.title}
 
 
 def test_the_pending_estimate_counts_each_transfer_source_the_audits_must_train_again(tmp_path, monkeypatch):

@@ -277,6 +277,21 @@ def add_steps(job: Job, data_dir: Path, device: str | None) -> tuple[str, float,
     return f"{job.title} (+{', '.join(added) or 'nothing'})", time.perf_counter() - start, None
 
 
+def execution_order(grid: list[Job], data_dir: Path, results_dir: Path) -> list[Job]:
+    """The unfinished runs of ``grid`` in the order a batch executes them: ST first (every other run's audit
+    transfers attacks from it); then the runs a stopped batch left half-done (their per-epoch training state or their
+    checkpoint is on this machine), so that a sitting banks finished runs instead of opening new ones and stranding
+    the half-done; then the costliest first (longest-processing-time order), so that no worker idles at the end."""
+    from .experiment import checkpoint_dir_for, training_state_dir
+
+    def started(job: Job) -> bool:
+        checkpoint = checkpoint_dir_for(job.config, data_source(job.config.dataset, data_dir), results_dir)
+        return checkpoint.is_dir() or training_state_dir(checkpoint).is_dir()
+
+    return sorted((j for j in grid if not j.done()),
+                  key=lambda j: (j.config.method != "st", not started(j), -expected_seconds(j.config)))
+
+
 def run_batch(
     preset: str = "quick",
     datasets: list[str] | None = None,
@@ -307,9 +322,7 @@ def run_batch(
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
     grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir, device, seeds)
-    # ST first (every other run's audit transfers attacks from it), then the costliest runs first
-    # (longest-processing-time order), so that no worker idles at the end of the batch
-    todo = sorted((j for j in grid if not j.done()), key=lambda j: (j.config.method != "st", -expected_seconds(j.config)))
+    todo = execution_order(grid, data_dir, results_dir)
     # the additions seed by seed (a finished seed is one more pair for every claim), the costliest first
     extend = sorted((j for j in grid if add_attack_steps and missing_attack_steps(j)),
                     key=lambda j: (j.config.seed, -expected_seconds(j.config)))
