@@ -1,9 +1,10 @@
 """The grid: papermill executes ``notebooks/run.ipynb`` once per (run file, seed) of a preset.
 
-Each executed notebook is kept (``book/runs/<preset>/<dataset>-<name>-seed<N>.ipynb``) so a reader can open the
-exact notebook that produced a number (its figures compacted, :func:`compact_png`). A run whose results and notebook both exist is skipped, so a batch
-killed half-way finishes only what is left when started again. A failure names the run and keeps its executed
-notebook (``...FAILED.ipynb``) for inspection; every other run still completes.
+Each executed notebook is kept (``book/runs/<preset>/<dataset>-<name>-seed<N>.ipynb``, its figures compacted by
+:func:`compact_png`) so a reader can open the exact notebook that produced a number. A run whose results and notebook
+both exist is skipped, so a batch killed half-way finishes only what is left when started again, the half-done runs
+first (:func:`execution_order`). A failure names the run and keeps its executed notebook (``...FAILED.ipynb``) for
+inspection; every other run still completes.
 """
 
 from __future__ import annotations
