@@ -59,8 +59,12 @@ def test_a_fallen_back_run_is_keyed_by_the_precision_it_used_and_the_batch_plans
     fp32 = C.resolve({"dataset": "mnist", "method": "st"}, preset="smoke")
     assert result.config["precision"] == "fp32"
     assert result.run_dir == experiment.run_dir_for(fp32, "mnist", results)
-    with pytest.warns(RuntimeWarning, match="training in fp32"):  # where the batch looks, and audits: there
+    with warnings.catch_warnings():  # where the batch looks, and audits: there (finished, so nothing to warn of)
+        warnings.simplefilter("error")
         assert _planned_dir(results, bf16_params, data_dir) == result.run_dir
+    with pytest.warns(RuntimeWarning, match="training in fp32"):  # a seed not yet run is planned in fp32 too
+        assert _planned_dir(tmp_path / "elsewhere", bf16_params, data_dir) == experiment.run_dir_for(
+            fp32, "mnist", tmp_path / "elsewhere")
 
 
 def test_a_finished_bf16_run_is_found_and_its_model_rebuilt_in_bf16_where_bf16_is_unsupported(
@@ -88,6 +92,31 @@ def test_a_finished_bf16_run_is_found_and_its_model_rebuilt_in_bf16_where_bf16_i
         model, loaded, _ = experiment.load_trained_model(finished.run_dir, data_dir, "cpu")
     assert loaded.precision == "bf16" and (checkpoint / "model.safetensors").read_bytes() == weights
     assert not experiment.checkpoint_dir_for(dataclasses.replace(cfg, precision="fp32"), "mnist", results).exists()
+
+
+def test_a_finished_fallback_run_is_found_where_bf16_is_supported_and_not_trained_again(
+        monkeypatch, tmp_path, data_dir, bf16_params):
+    """A seed of a bf16 preset that a machine without bf16 finished in fp32 holds on a machine with bf16: the batch
+    and ``run`` find the fp32 run (no warning, nothing recomputed), so the staleness guard does not call it stale
+    and no second run of the seed is trained; a seed finished nowhere is still planned in bf16 there."""
+    from asgt_lib.pipeline.batch import stale_runs
+
+    cfg = C.resolve(bf16_params / "mnist" / "st.yaml", "smoke", params_dir=bf16_params)
+    results = tmp_path / "results"
+    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "none")
+    with pytest.warns(RuntimeWarning, match="training in fp32"):
+        fallen_back = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+    assert fallen_back.config["precision"] == "fp32"
+
+    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "AMX")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _planned_dir(results, bf16_params, data_dir) == fallen_back.run_dir
+        again = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+        assert stale_runs("smoke", data_dir, results, bf16_params) == []
+    assert again.cached and again.run_dir == fallen_back.run_dir
+    assert _planned_dir(tmp_path / "elsewhere", bf16_params, data_dir) == experiment.run_dir_for(
+        cfg, "mnist", tmp_path / "elsewhere")
 
 
 @pytest.mark.skipif(compute.cpu_bf16_support() == "none", reason="this CPU has no bfloat16 hardware support")

@@ -377,12 +377,15 @@ def effective_config(cfg: RunConfig, device: torch.device) -> RunConfig:
 
 def keyed_config(cfg: RunConfig, source: str, results_dir: Path, device: torch.device) -> RunConfig:
     """The config under which ``cfg``'s run is found or computed on ``device``: ``cfg`` itself when that run is
-    finished, since finished results hold on any machine (a bf16 run read on a CPU without bf16), else
-    :func:`effective_config`. ``run`` and ``batch.plan`` both ask here, so a batch finds what its runs wrote.
-    Where the device runs ``cfg.precision`` the two agree and nothing is read from disk."""
-    if (compute.supported_precision(cfg.precision, device) == cfg.precision
-            or is_finished(run_dir_for(cfg, source, results_dir))):
+    finished, since finished results hold on any machine (a bf16 run read on a CPU without bf16); else its fp32
+    fallback when a machine without bf16 finished that one (a seed of a bf16 preset computed there is not trained
+    again in bf16 here); else :func:`effective_config`. ``run`` and ``batch.plan`` both ask here, so a batch finds
+    what its runs wrote, on whichever machine it wrote it."""
+    if is_finished(run_dir_for(cfg, source, results_dir)):
         return cfg
+    fallback = dataclasses.replace(cfg, precision="fp32")
+    if fallback != cfg and is_finished(run_dir_for(fallback, source, results_dir)):
+        return fallback
     return effective_config(cfg, device)
 
 
