@@ -48,6 +48,26 @@ def _planned_dir(results, params, data_dir) -> Path:
     return job.run_dir
 
 
+def _finished_then_found_on_another_cpu(monkeypatch, cfg, results, data_dir, params, computed_on: str, read_on: str):
+    """Finish ``cfg``'s run on a CPU whose bf16 support is ``computed_on`` (a fallback to fp32 warns), then, on one
+    whose support is ``read_on``: the batch plans the run where it is, ``run`` reads it (no warning, nothing
+    recomputed) and the staleness guard accepts it. Returns the finished run."""
+    from asgt_lib.pipeline.batch import stale_runs
+
+    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: computed_on)
+    with (pytest.warns(RuntimeWarning, match="training in fp32") if computed_on == "none"
+          else warnings.catch_warnings()):
+        finished = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: read_on)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _planned_dir(results, params, data_dir) == finished.run_dir
+        again = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+    assert again.cached and again.run_dir == finished.run_dir
+    assert stale_runs("smoke", data_dir, results, params) == []  # (the grid's unfinished runs may warn)
+    return finished
+
+
 def test_a_fallen_back_run_is_keyed_by_the_precision_it_used_and_the_batch_plans_it_there(
         monkeypatch, tmp_path, data_dir, bf16_params):
     monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "none")
@@ -73,16 +93,9 @@ def test_a_finished_bf16_run_is_found_and_its_model_rebuilt_in_bf16_where_bf16_i
     bf16 key (no warning, nothing recomputed), and a lost checkpoint is retrained in bf16, the run's recipe."""
     cfg = C.resolve(bf16_params / "mnist" / "st.yaml", "smoke", params_dir=bf16_params)
     results = tmp_path / "results"
-    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "AMX")  # autocast runs on any CPU, slowly
-    finished = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+    # autocast runs on any CPU, slowly
+    finished = _finished_then_found_on_another_cpu(monkeypatch, cfg, results, data_dir, bf16_params, "AMX", "none")
     assert finished.config["precision"] == "bf16"
-
-    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "none")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert _planned_dir(results, bf16_params, data_dir) == finished.run_dir
-        again = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
-    assert again.cached and again.run_dir == finished.run_dir
 
     checkpoint = experiment.checkpoint_dir_for(cfg, "mnist", results)
     weights = (checkpoint / "model.safetensors").read_bytes()
@@ -99,22 +112,10 @@ def test_a_finished_fallback_run_is_found_where_bf16_is_supported_and_not_traine
     """A seed of a bf16 preset that a machine without bf16 finished in fp32 holds on a machine with bf16: the batch
     and ``run`` find the fp32 run (no warning, nothing recomputed), so the staleness guard does not call it stale
     and no second run of the seed is trained; a seed finished nowhere is still planned in bf16 there."""
-    from asgt_lib.pipeline.batch import stale_runs
-
     cfg = C.resolve(bf16_params / "mnist" / "st.yaml", "smoke", params_dir=bf16_params)
     results = tmp_path / "results"
-    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "none")
-    with pytest.warns(RuntimeWarning, match="training in fp32"):
-        fallen_back = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
+    fallen_back = _finished_then_found_on_another_cpu(monkeypatch, cfg, results, data_dir, bf16_params, "none", "AMX")
     assert fallen_back.config["precision"] == "fp32"
-
-    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "AMX")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert _planned_dir(results, bf16_params, data_dir) == fallen_back.run_dir
-        again = experiment.run(cfg, data_dir, results, device="cpu", progress=False)
-        assert stale_runs("smoke", data_dir, results, bf16_params) == []
-    assert again.cached and again.run_dir == fallen_back.run_dir
     assert _planned_dir(tmp_path / "elsewhere", bf16_params, data_dir) == experiment.run_dir_for(
         cfg, "mnist", tmp_path / "elsewhere")
 
