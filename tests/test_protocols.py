@@ -94,6 +94,25 @@ def test_float32_twins_are_paired_by_seed_with_their_bf16_runs(tmp_path, data_di
     assert protocols.precision_comparison(tmp_path, "reference", "paper-cpu").empty  # no twin: nothing to compare
 
 
+def test_the_paper_width_runs_trained_in_fp32_on_a_cpu_without_bf16_are_named(tmp_path, data_dir, monkeypatch):
+    """paper-cpu asks for bf16; a seed computed where bf16 fell back to fp32 is named, a bf16 seed is not."""
+    from asgt_lib.core import compute
+
+    spec = C.ROOT / "params" / "mnist" / "st.yaml"
+    assert protocols.fallback_note(tmp_path) == ""  # no paper-cpu run at all
+    monkeypatch.setattr(compute, "cpu_bf16_support", lambda: "AMX")  # autocast runs on any CPU, slowly
+    experiment.run(C.resolve(spec, "smoke", 1, {"preset": "paper-cpu", "precision": "bf16"}), data_dir, tmp_path,
+                   progress=False)
+    assert protocols.fallback_note(tmp_path) == ""
+    experiment.run(C.resolve(spec, "smoke", 0, {"preset": "paper-cpu", "precision": "fp32"}), data_dir, tmp_path,
+                   progress=False)
+    note = protocols.fallback_note(tmp_path)
+    assert "Of the 2 finished `paper-cpu` runs, 1 trained in fp32" in note and note.endswith(": MNIST st seed 0.")
+    experiment.run(C.resolve(spec, "smoke", 0, {"preset": "reference-fp32", "precision": "fp32"}), data_dir,
+                   tmp_path, progress=False)
+    assert protocols.fallback_note(tmp_path, "reference-fp32") == ""  # it asks for fp32: nothing fell back
+
+
 def test_a_twin_difference_is_judged_against_what_two_seeds_differ_by(tmp_path, monkeypatch):
     """bf16 seeds 0-2 with sd σ at a point; the fp32 twin of seed 0 differs by d: within the seed spread while
     |d| <= 2·√2·σ (two seeds differ by √2·σ in sd), not beyond."""

@@ -21,9 +21,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..core.config import ATTACK_STEPS
-from ..pipeline.experiment import collect, run_dirs
-from .claims import ATTACK_NAMES, CLAIMS, INCONCLUSIVE, JUDGED, NOT_REPRODUCED, REPRODUCED, Claim, evaluate
+from ..core.config import ATTACK_STEPS, preset_overrides
+from ..pipeline.experiment import collect, finished_runs, run_dirs
+from .claims import (ATTACK_NAMES, CLAIMS, DATASET_NAMES, INCONCLUSIVE, JUDGED, NOT_REPRODUCED, REPRODUCED, Claim,
+                     evaluate)
 
 #: The preset that runs the paper's MNIST protocol on a CPU.
 PAPER_WIDTH = "paper-cpu"
@@ -237,6 +238,21 @@ def precision_verdicts(results_dir: Path, preset: str = "reference", twin: str =
     if not run_dirs(results_dir, twin):
         return pd.DataFrame()
     return verdicts_by_precision(collect(results_dir, preset), collect(results_dir, twin), preset)
+
+
+def fallback_note(results_dir: Path, preset: str = PAPER_WIDTH) -> str:
+    """A sentence naming the runs of ``preset`` that trained in fp32 although the preset asks for bf16 (computed on a
+    CPU without bf16 hardware, :func:`asgt_lib.core.compute.effective_precision`), so that a reader of the default
+    book knows which seeds of the paper's width were trained in which precision; empty when there are none."""
+    runs = finished_runs(results_dir, preset)
+    fell_back = sorted((DATASET_NAMES[r.config["dataset"]], r.run_dir.parent.name, r.config["seed"])
+                       for r in runs if r.config["precision"] == "fp32"
+                       and preset_overrides(preset, r.config["dataset"]).get("precision", "fp32") != "fp32")
+    if not fell_back:
+        return ""
+    return (f" Of the {len(runs)} finished `{preset}` runs, {len(fell_back)} trained in fp32, the paper's own "
+            f"precision, because the CPU that computed {'them' if len(fell_back) > 1 else 'it'} has no bf16 hardware: "
+            + "; ".join(f"{d} {name} seed {seed}" for d, name, seed in fell_back) + ".")
 
 
 def precision_summary(twins: pd.DataFrame, verdicts: pd.DataFrame) -> str:

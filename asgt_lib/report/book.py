@@ -74,7 +74,7 @@ def preset_banner(name: str) -> str:
     if name == "paper-cpu":
         return (":::{note}\nThese numbers come from the preset `paper-cpu`: the paper's MNIST protocol (Table 1 at "
                 "full width) on a CPU, with two deviations: the bfloat16 training step (fp32 for the seeds computed on a "
-                "CPU without bf16; the Table 1 page lists the precisions) and 2,000 test images (about "
+                "CPU without bf16, which the Table 1 page names) and 2,000 test images (about "
                 "±2.2 points of sampling error at 95% on each seed). CIFAR-10 is not computed under it (it needs a "
                 "GPU: the preset `paper`).\n:::\n")
     if name == "reference":
