@@ -263,6 +263,16 @@ def test_banner_warns_unless_paper():
     assert "{warning}" not in book.preset_banner("paper")
 
 
+def test_a_preset_that_plans_part_of_the_grid_has_no_book_of_its_own_and_says_where_its_runs_are_read(
+        capsys, tmp_path):
+    assert book.partial_grid("reference") == "" and book.partial_grid("smoke") == ""
+    assert book.partial_grid("paper-cpu") == "MNIST: st, sgt, sgt-k0.5, at-fgsm, sga, asgt; CIFAR-10: none"
+    assert book.build("paper-cpu", results=tmp_path, output=tmp_path) == 2  # before any batch, audit or build
+    err = capsys.readouterr().err
+    assert "has no book of its own: the default book (make book) reads its runs" in err
+    assert "asgt batch --preset paper-cpu --audit" in err and not (tmp_path / "_build").exists()
+
+
 # --------------------------------------------------------------------------- intervals (reference)
 def test_reference_gain_counts_only_when_its_interval_over_seeds_clears_the_bound():
     steady = make_table(preset="reference", seeds=(0, 1, 2), per_seed={

@@ -156,6 +156,21 @@ def jupyter_book_command(source: Path, output: Path | None = None, strict: bool 
 ANNOUNCE_SECONDS, LONG_SECONDS = 600.0, 3600.0
 
 
+def partial_grid(name: str, params_dir: Path | None = None) -> str:
+    """What a preset that plans only some run files (``runs:`` in ``params/presets.yaml``, e.g. ``paper-cpu``,
+    ``reference-fp32``) plans, per dataset, as a short phrase; empty for a preset that plans the whole grid. The
+    book's pages need the whole grid of both datasets (figures, field baselines, ablation), so such a preset is
+    read by the default book instead of building its own."""
+    from ..core.config import DATASETS, preset_runs
+    from ..judgement.claims import DATASET_NAMES
+
+    planned = {dataset: preset_runs(name, dataset, params_dir) for dataset in DATASETS}
+    if all(runs is None for runs in planned.values()):
+        return ""
+    return "; ".join(f"{DATASET_NAMES[d]}: " + ("all" if runs is None else ", ".join(runs) or "none")
+                     for d, runs in planned.items())
+
+
 def build(
     name: str | None = None,
     results: Path | None = None,
@@ -180,6 +195,12 @@ def build(
     non-zero exit status otherwise.
     """
     name = name or preset()
+    partial = partial_grid(name, params_dir)
+    if partial:
+        print(f"asgt book: preset {name} plans only part of the paper's grid ({partial}), so it has no book of its "
+              f"own: the default book (make book) reads its runs on the pages that set them beside reference's. "
+              f"Compute them with asgt batch --preset {name} --audit.", file=sys.stderr)
+        return 2
     results = Path(results) if results is not None else results_dir()
     notebooks = Path(notebooks) if notebooks is not None else notebooks_dir()
     if batch:
