@@ -22,7 +22,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..core.config import ATTACK_STEPS, preset_overrides
-from ..pipeline.experiment import collect, finished_runs, run_dirs
+from ..pipeline.experiment import collect, run_config, run_dirs
 from .claims import (ATTACK_NAMES, CLAIMS, DATASET_NAMES, INCONCLUSIVE, JUDGED, NOT_REPRODUCED, REPRODUCED, Claim,
                      evaluate)
 
@@ -244,13 +244,13 @@ def fallback_note(results_dir: Path, preset: str = PAPER_WIDTH) -> str:
     """A sentence naming the runs of ``preset`` that trained in fp32 although the preset asks for bf16 (computed on a
     CPU without bf16 hardware, :func:`asgt_lib.core.compute.effective_precision`), so that a reader of the default
     book knows which seeds of the paper's width were trained in which precision; empty when there are none."""
-    runs = finished_runs(results_dir, preset)
-    fell_back = sorted((DATASET_NAMES[r.config["dataset"]], r.run_dir.parent.name, r.config["seed"])
-                       for r in runs if r.config["precision"] == "fp32"
-                       and preset_overrides(preset, r.config["dataset"]).get("precision", "fp32") != "fp32")
+    configs = [(d, run_config(d)[0]) for d in run_dirs(results_dir, preset)]  # config.json only: no checksums
+    fell_back = sorted((DATASET_NAMES[cfg.dataset], d.parent.name, cfg.seed) for d, cfg in configs
+                       if cfg.precision == "fp32"
+                       and preset_overrides(preset, cfg.dataset).get("precision", "fp32") != "fp32")
     if not fell_back:
         return ""
-    return (f" Of the {len(runs)} finished `{preset}` runs, {len(fell_back)} trained in fp32, the paper's own "
+    return (f" Of the {len(configs)} finished `{preset}` runs, {len(fell_back)} trained in fp32, the paper's own "
             f"precision, because the CPU that computed {'them' if len(fell_back) > 1 else 'it'} has no bf16 hardware: "
             + "; ".join(f"{d} {name} seed {seed}" for d, name, seed in fell_back) + ".")
 
