@@ -29,6 +29,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds (``--within 3h`` or ``--within -5`` is refused with the fix)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; write e.g. --within 9000 for 2.5 "
+                                         f"hours") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a time left; write a number of seconds > 0, e.g. "
+                                         f"--within 9000")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, preset: str = "quick") -> None:
     p.add_argument("--preset", default=preset, help=f"{' | '.join(C.PRESETS)} (default: {preset})")
     p.add_argument("--data-dir", type=Path, default=None,
@@ -75,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also score the finished runs of the selection under the attack-step conventions "
                             "(attack_step) they lack, training each again where its checkpoint is not on this "
                             "machine; the rows are kept only if the weights repeat the committed run")
+    batch.add_argument("--within", type=seconds, default=None, metavar="SECONDS",
+                       help="start only the runs this machine finishes (with their audit, under --audit) within "
+                            "SECONDS of wall time, from training steps and attack steps measured here; the rest "
+                            "are left for another sitting (a run stopped half-way is lost with the machine)")
+    batch.add_argument("--plan", action="store_true",
+                       help="print what each run to execute will cost on this machine (measured here, about a "
+                            "minute) and, with --within, which runs fit; execute nothing")
     _common(batch)
 
     audit = sub.add_parser("audit", help="robustness sanity checks and saliency faithfulness of every finished run "
@@ -160,7 +180,9 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .judgement.audit import audit_run
+    import functools
+
+    from .judgement.audit import audit_run, audit_seconds
     from .pipeline.batch import run_batch
 
     return run_batch(
@@ -168,6 +190,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, results_dir=args.results_dir, params_dir=args.params_dir,
         notebooks_dir=args.notebooks_dir, device=args.device, progress=not args.quiet,
         after_run=audit_run if args.audit else None, seeds=args.seed, add_attack_steps=args.add_attack_steps,
+        within=args.within, plan_only=args.plan,
+        audit_estimate=functools.partial(audit_seconds, params_dir=args.params_dir) if args.audit else None,
     )
 
 

@@ -20,7 +20,7 @@ processes on 2 cores slow each other 5-8×).
 from __future__ import annotations
 
 import argparse
-import statistics
+import dataclasses
 import time
 
 import torch
@@ -29,9 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 from asgt_lib.core import compute
 from asgt_lib.core import config as C
 from asgt_lib.core.evaluate import attack_fn, robustness_curve
-from asgt_lib.core.methods import get_method
 from asgt_lib.core.models import INPUT_SHAPE, build_model
-from asgt_lib.core.train import make_generator, method_params
+from asgt_lib.pipeline.sitting import step_seconds
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -58,54 +57,26 @@ class FlopCounter(FlopCounterMode):
 REFERENCE_WIDTHS = {"mnist": 0.5, "cifar10": 0.25}
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 4096, repeats: int = 5) -> float:
     """GFLOP/s of an n×n matrix product (2·n³ FLOPs), best of ``repeats``."""
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     best = float("inf")
     for i in range(repeats + 1):
-        _sync(device)
+        compute.synchronize(device)
         start = time.perf_counter()
         (a @ b).sum().item()
-        _sync(device)
+        compute.synchronize(device)
         if i:
             best = min(best, time.perf_counter() - start)
     return 2 * n ** 3 / best / 1e9
 
 
-def training_step(model, loss_fn, x, y, params, precision, device, optimizer, generator) -> None:
-    with compute.autocast(precision, device):
-        loss, _ = loss_fn(model, x, y, params, generator)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-
-
 def step_cost(cfg: C.RunConfig, precision: str, device: torch.device, repeats: int) -> tuple[float, float]:
-    """(median seconds, GFLOP) of one training step of ``cfg`` at its batch size."""
-    torch.manual_seed(0)
-    model = compute.prepare_model(build_model(cfg.dataset, cfg.model, cfg.width), cfg.model, device).train()
-    x = torch.rand(cfg.batch_size, *INPUT_SHAPE[cfg.dataset], device=device)
-    y = torch.randint(0, 10, (cfg.batch_size,), device=device)
-    loss_fn, params = get_method(cfg.method), method_params(cfg)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    g = make_generator(0, device)
+    """(median seconds, GFLOP) of one training step of ``cfg`` at its batch size, in ``precision``."""
     counter = FlopCounter(display=False)
-    with counter:
-        training_step(model, loss_fn, x, y, params, precision, device, opt, g)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        training_step(model, loss_fn, x, y, params, precision, device, opt, g)
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), counter.get_total_flops() / 1e9
+    seconds = step_seconds(dataclasses.replace(cfg, precision=precision), device, repeats, warmup=counter)
+    return seconds, counter.get_total_flops() / 1e9
 
 
 def sweep_cost(cfg: C.RunConfig, device: torch.device, n_images: int) -> dict[str, tuple[float, float, float]]:
@@ -124,10 +95,10 @@ def sweep_cost(cfg: C.RunConfig, device: torch.device, n_images: int) -> dict[st
         with counter:
             robustness_curve(model, x[:8], y[:8], attacks, eps_grid[:1], cfg.eval_batch_size, incremental=False)
         flops_per_image_eps = counter.get_total_flops() / 8
-        _sync(device)
+        compute.synchronize(device)
         start = time.perf_counter()
         robustness_curve(model, x, y, attacks, eps_grid, cfg.eval_batch_size, incremental=False)
-        _sync(device)
+        compute.synchronize(device)
         seconds = time.perf_counter() - start
         work = n_images * len(eps_grid)
         out[name] = (work * steps[name] / seconds, flops_per_image_eps * work / seconds / 1e9, seconds)

@@ -81,6 +81,6 @@ def test_the_pipeline_runs_experiments_and_the_judgement_judges_them():
     import asgt_lib.judgement as judgement
     import asgt_lib.pipeline as pipeline
 
-    assert {m.name for m in pkgutil.iter_modules(pipeline.__path__)} == {"experiment", "batch", "kernels"}
+    assert {m.name for m in pkgutil.iter_modules(pipeline.__path__)} == {"experiment", "batch", "sitting", "kernels"}
     assert {m.name for m in pkgutil.iter_modules(judgement.__path__)} >= {"audit", "sanity", "faithfulness", "claims",
                                                                           "field"}

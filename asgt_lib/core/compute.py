@@ -151,6 +151,12 @@ def place_dataset(x: torch.Tensor, y: torch.Tensor, device: torch.device, max_fr
     return x.pin_memory(), y.pin_memory()
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so that a timing measures the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def set_threads(threads: int | None = None) -> int:
     """Intra-op threads = the physical cores (or ``threads``); returns the number set."""
     n = threads or physical_cores()

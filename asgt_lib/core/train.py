@@ -13,6 +13,7 @@ import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -155,10 +156,33 @@ class TrainingState:
                           "on neither alone (the run records both: train_info.trained_on)", RuntimeWarning, stacklevel=3)
         return history
 
+    @classmethod
+    def epochs_saved(cls, folder: Path) -> int:
+        """How many epochs the state in ``folder`` holds (0 when there is none or it is unreadable); reads the
+        header only, for estimates of what is left."""
+        try:
+            with safe_open(str(Path(folder) / cls.FILE), "pt") as f:
+                return len(json.loads((f.metadata() or {}).get("history", "[]")))
+        except (SafetensorError, OSError, ValueError):
+            return 0
+
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.path.parent.rmdir()
+
+
+def training_step(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor, params: MethodParams,
+                  noise: torch.Generator, optimizer: torch.optim.Optimizer, precision: str,
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One SGD step of a method's loss (Algorithm 1 or 2, one iteration): the loss under the autocast of
+    ``precision``, the backward pass and the update in float32. Returns the loss and its terms (undetached)."""
+    with compute.autocast(precision, next(model.parameters()).device):
+        loss, terms = loss_fn(model, x, y, params, noise)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, terms
 
 
 def train(
@@ -205,11 +229,7 @@ def train(
                 group["lr"] = learning_rate(cfg, step, total_steps)
             if cfg.eps_warmup:
                 params = replace(params, eps=training_eps(cfg, step, total_steps))
-            with compute.autocast(cfg.precision, device):
-                loss, terms = loss_fn(model, xb, yb, params, noise)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, terms = training_step(model, loss_fn, xb, yb, params, noise, optimizer, cfg.precision)
             for key, value in {"loss": loss, **terms}.items():
                 sums[key] = sums.get(key, 0.0) + value.detach().float() * len(yb)
             if progress:

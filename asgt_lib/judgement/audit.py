@@ -357,18 +357,21 @@ def audit_run(run_dir: Path, preset: str, data_dir: Path | None = None, device: 
     return True
 
 
-#: Seconds of one thread to audit a run at ``n_per_class: 10`` at the reference widths (official AutoAttack
-#: settings; the quick audit).
+#: Seconds of one thread to audit a run at one budget and ``n_per_class: 10`` at the reference widths (official
+#: AutoAttack settings; the quick audit).
 AUDIT_SECONDS = 180.0
 
 
 def audit_seconds(cfg: RunConfig, params_dir: Path | None = None) -> float:
-    """A rough estimate of the seconds of one thread that auditing a run of ``cfg`` takes."""
+    """A rough estimate of the seconds of one thread that auditing a run of ``cfg`` takes, at every budget of its
+    preset (:meth:`AuditSettings.budgets`): for a model robust at them, an upper bound (AutoAttack only attacks
+    the points a model still classifies correctly)."""
     from ..pipeline.batch import STEP_SHAPE
 
     width = STEP_SHAPE[cfg.dataset][0]
-    points = audit_settings(cfg.preset, params_dir).n_per_class
-    return AUDIT_SECONDS * points / 10 * (cfg.width / width) ** 1.5 * (0.1 if cfg.preset == "smoke" else 1.0)
+    settings = audit_settings(cfg.preset, params_dir)
+    per_budget = AUDIT_SECONDS * settings.n_per_class / 10 * (cfg.width / width) ** 1.5
+    return per_budget * len(settings.budgets(cfg.dataset)) * (0.1 if cfg.preset == "smoke" else 1.0)
 
 
 def pending_work(preset: str, jobs: int = 1, data_dir: Path | None = None, results_dir: Path | None = None,

@@ -231,27 +231,41 @@ def expected_training_seconds(cfg: C.RunConfig) -> float:
     """A rough estimate of the seconds of one thread that training a run of ``cfg`` takes: its steps at
     :data:`STEP_MS`, scaled by width^1.5, batch size, and 2x for float32. Also what the audit spends when it trains
     a transfer source again whose checkpoint is not on this machine."""
-    width, batch, n_full = STEP_SHAPE[cfg.dataset]
+    width, batch, _ = STEP_SHAPE[cfg.dataset]
     ms = STEP_MS[cfg.dataset].get(cfg.method, STEP_MS[cfg.dataset]["st"] * (1 + cfg.train_attack_steps) / 2)
     ms *= (cfg.width / width) ** 1.5 * cfg.batch_size / batch * (2.0 if cfg.precision == "fp32" else 1.0)
-    n_train = cfg.n_train_per_class * 10 if cfg.n_train_per_class else n_full
-    return -(-n_train // cfg.batch_size) * cfg.epochs * ms / 1000
+    return steps_per_epoch(cfg) * cfg.epochs * ms / 1000
+
+
+def steps_per_epoch(cfg: C.RunConfig) -> int:
+    """Training steps of one epoch: the training set (all of it, or ``n_train_per_class`` a class) in batches."""
+    n_train = cfg.n_train_per_class * 10 if cfg.n_train_per_class else STEP_SHAPE[cfg.dataset][2]
+    return -(-n_train // cfg.batch_size)
+
+
+def image_step_seconds(cfg: C.RunConfig) -> float:
+    """A rough estimate of the seconds of one thread that one attack step on one test image takes (float32, as
+    every scored attack): about an ST training step per image (:data:`STEP_MS`, scaled by width^1.5)."""
+    width, batch, _ = STEP_SHAPE[cfg.dataset]
+    return STEP_MS[cfg.dataset]["st"] * (cfg.width / width) ** 1.5 / batch / 1000
+
+
+def sweep_image_steps(cfg: C.RunConfig) -> int:
+    """The attack steps on test images of a run's sweep (test images x ε > 0 x the steps of FGSM, PGD and MI-FGSM
+    under every step convention): an upper bound, since the incremental sweep skips the images already fallen."""
+    from ..core.evaluate import FIXED_STEPS
+
+    n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000
+    steps = sum(1 + (FIXED_STEPS * 2 if step == "fixed" else cfg.pgd_steps + cfg.mifgsm_steps)
+                for step in cfg.attack_step)  # FGSM, PGD and MI-FGSM under each step convention
+    return n_test * sum(1 for e in cfg.eval_eps if e > 0) * steps
 
 
 def expected_seconds(cfg: C.RunConfig) -> float:
     """A rough estimate of a run's cost in seconds of one thread: its training (:func:`expected_training_seconds`)
-    and its sweep (test images x ε x attack steps of every step convention, each about an ST step per image). Good
-    to a factor of about 1.5 on the machine it was measured on."""
-    width, batch, _ = STEP_SHAPE[cfg.dataset]
-    train = expected_training_seconds(cfg)
-    n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000
-    per_image_step = STEP_MS[cfg.dataset]["st"] * (cfg.width / width) ** 1.5 / batch / 1000
-    from ..core.evaluate import FIXED_STEPS
-
-    steps = sum(1 + (FIXED_STEPS * 2 if step == "fixed" else cfg.pgd_steps + cfg.mifgsm_steps)
-                for step in cfg.attack_step)  # FGSM, PGD and MI-FGSM under each step convention
-    sweep = n_test * len(cfg.eval_eps) * steps * per_image_step
-    return train + sweep
+    and its sweep (:func:`sweep_image_steps` at :func:`image_step_seconds`). Good to a factor of about 1.5 at the
+    reference widths on the machine it was measured on; ``asgt batch --plan`` measures the steps on this one."""
+    return expected_training_seconds(cfg) + sweep_image_steps(cfg) * image_step_seconds(cfg)
 
 
 def missing_attack_steps(job: Job) -> list[str]:
@@ -308,6 +322,9 @@ def run_batch(
     after_run: AfterRun | None = None,
     seeds: list[int] | None = None,
     add_attack_steps: bool = False,
+    within: float | None = None,
+    plan_only: bool = False,
+    audit_estimate: Callable[[C.RunConfig], float] | None = None,
 ) -> int:
     """Execute the grid of ``preset``; print one line per run with its wall time; 0 if every run finished.
 
@@ -318,13 +335,27 @@ def run_batch(
 
     ``add_attack_steps``: also score every finished run of the selection under the step conventions its config asks
     for and its table lacks (:func:`missing_attack_steps`), seed by seed; hours where the weights must be trained
-    again, so never implied."""
+    again, so never implied.
+
+    ``within``: start only the runs this machine finishes within that many seconds of wall time (with their audit
+    estimated by ``audit_estimate``, one-thread seconds, where ``after_run`` audits), measured here (:mod:`.sitting`);
+    ``plan_only``: print each run's cost on this machine (and, with ``within``, which runs fit) and execute
+    nothing."""
     from .experiment import default_results_dir
 
     data_dir = Path(data_dir or default_data_dir())
     results_dir = Path(results_dir or default_results_dir())
     grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir, device, seeds)
     todo = execution_order(grid, data_dir, results_dir)
+    if within is not None and add_attack_steps:
+        raise C.ConfigError("--within plans the runs to execute, not --add-attack-steps (hours of training again "
+                            "where a checkpoint is gone): run the additions in a batch of their own")
+    threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
+    if within is not None or plan_only:
+        todo = sitting_selection(todo, grid, data_dir, results_dir, device, jobs, threads,
+                                 audit_estimate if after_run is not None else None, within, preset)
+        if plan_only:
+            return 0
     # the additions seed by seed (a finished seed is one more pair for every claim), the costliest first
     extend = sorted((j for j in grid if add_attack_steps and missing_attack_steps(j)),
                     key=lambda j: (j.config.seed, -expected_seconds(j.config)))
@@ -332,7 +363,6 @@ def run_batch(
           f"{len(todo)} to execute with {jobs} job(s)"
           + (f"; {len(extend)} finished run(s) to score under the attack-step conventions they lack"
              if add_attack_steps else ""), flush=True)
-    threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
     start, failures = time.perf_counter(), []
     # spawned, not forked, workers: with an after_run hook (the audit) a worker runs torch itself, and a child forked from a process
     # whose OpenMP thread pool is running (the CLI after planning, a test session) can crash or hang in it
@@ -353,3 +383,30 @@ def run_batch(
     for title, error in failures:
         print(f"asgt batch: run {title} failed: {error}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def sitting_selection(todo: list[Job], grid: list[Job], data_dir: Path, results_dir: Path, device: str | None,
+                      jobs: int, threads: int, audit_estimate: Callable[[C.RunConfig], float] | None,
+                      within: float | None, preset: str) -> list[Job]:
+    """Measure here, with the threads a job will have, what each run of ``todo`` costs (:func:`.sitting.run_costs`),
+    print it, and return the runs that fit ``within`` seconds (all of them when ``within`` is None)."""
+    import torch
+
+    from ..core.compute import device_name, resolve_device
+    from . import sitting
+
+    dev = resolve_device(device)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        costs = sitting.run_costs(todo, grid, data_dir, results_dir, dev, audit_estimate)
+    finally:
+        torch.set_num_threads(before)
+    taken = sitting.fit(costs, within, jobs) if within is not None else costs
+    print(f"asgt batch [{preset}]: cost of each run on {device_name(dev)}, {threads} thread(s) a job, {jobs} job(s), "
+          f"in seconds (training measured here, evaluation estimated, audit an upper bound)"
+          + (f"; {len(taken)} of {len(costs)} fit within {within:,.0f} s" if within is not None else ""), flush=True)
+    for line in sitting.describe(costs, taken, within):
+        print(line, flush=True)
+    chosen = {c.title for c in taken}
+    return [j for j in todo if j.title in chosen]
