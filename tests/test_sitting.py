@@ -1,6 +1,7 @@
 """What a sitting can finish: each run's cost measured on this machine, and the runs that fit (``--plan``,
 ``--within``). A sitting's machine may not outlive it, so a run started and not finished is lost."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,29 @@ def test_the_evaluation_is_the_share_of_attack_steps_the_committed_runs_of_its_r
     assert sitting.attacked_share(cfg, tmp_path) == (1.0, "paper-cpu: 1 run(s)")
 
 
+def test_the_audit_is_estimated_from_the_committed_audits_of_its_run_file_at_the_same_width(tmp_path, data_dir):
+    cfg = C.resolve("params/mnist/sgt.yaml", "paper-cpu", 2)
+    assert sitting.audit_share(cfg, tmp_path) is None
+    folder = tmp_path / "paper-cpu" / "mnist" / cfg.label
+    for seed, evaluation, reports in ((0, 1000.0, (60.0, 30.0, 10.0)), (1, 2000.0, (100.0,))):
+        run = folder / f"seed{seed}-abc"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"eval_seconds": evaluation}))
+        for i, seconds in enumerate(reports):
+            report = folder / f"{('sanity', 'faithfulness')[i % 2]}-{run.name}-{i}"
+            report.mkdir()
+            (report / "meta.json").write_text(json.dumps({"seconds": seconds}))
+    # a committed run at another width says nothing of this one's robustness, so it is not read
+    other = tmp_path / "reference" / "mnist" / cfg.label / "seed0-abc"
+    other.mkdir(parents=True)
+    (other / "metrics.json").write_text(json.dumps({"eval_seconds": 1.0}))
+    assert sitting.audit_share(cfg, tmp_path) == (pytest.approx(0.1), "paper-cpu: 2 run(s)")
+    measure = (lambda c, device: 0.1, lambda c, device: 1000.0)
+    cost = sitting.run_costs([_Planned("sgt", 2, False, tmp_path, data_dir, "paper-cpu")], [], data_dir, tmp_path,
+                             torch.device("cpu"), audit_seconds, measure=measure)[0]
+    assert cost.audit == pytest.approx(0.1 * cost.evaluation) and "from paper-cpu: 2 run(s)" in cost.audit_basis
+
+
 def _asgt(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "asgt_lib", *args], capture_output=True, text=True, cwd=ROOT,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
@@ -125,7 +149,7 @@ def test_plan_prints_each_runs_cost_here_and_executes_nothing(tmp_path, data_dir
                 "--notebooks-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir))
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.startswith("  mnist/")]
-    assert len(lines) == 2 and all("training" in line and "evaluation" in line and "audit <=" in line
+    assert len(lines) == 2 and all("training" in line and "evaluation" in line and "audit" in line
                                    for line in lines)
     assert "fit within 1 s" in out.stdout and all(line.endswith("left for another sitting") for line in lines)
     assert not (tmp_path / "runs").exists() and not list((tmp_path / "results").rglob("robustness.csv"))

@@ -404,7 +404,8 @@ def sitting_selection(todo: list[Job], grid: list[Job], data_dir: Path, results_
         torch.set_num_threads(before)
     taken = sitting.fit(costs, within, jobs) if within is not None else costs
     print(f"asgt batch [{preset}]: cost of each run on {device_name(dev)}, {threads} thread(s) a job, {jobs} job(s), "
-          f"in seconds (training measured here, evaluation estimated, audit an upper bound)"
+          f"in seconds (training measured here; evaluation and audit estimated from the committed runs of the same "
+          f"run file where there are some)"
           + (f"; {len(taken)} of {len(costs)} fit within {within:,.0f} s" if within is not None else ""), flush=True)
     for line in sitting.describe(costs, taken, within):
         print(line, flush=True)

@@ -4,24 +4,26 @@ A sitting (a session on a machine whose disk does not outlive it) must finish ev
 a run's per-epoch training state and its checkpoint stay out of git, so a run stopped half-way is lost. The one-thread
 estimates of :mod:`.batch` (``STEP_MS``, measured on an Intel Xeon with AMX at the reference widths) are off by a
 factor of two or more at other widths and on other CPUs: at the paper's MNIST width and two threads, an ST step in
-bf16 took 0.121 s on that Xeon and 0.28 s on an AMD EPYC with AVX-512 BF16 (2026-12-07), where the estimate says
-0.23. So the plan measures here, with the threads a job will have, what decides whether a run fits:
+bf16 took 0.121 s on that Xeon and 0.28 s on an AMD EPYC with AVX-512 BF16 (2026-12-07), where the one-thread
+estimate says 0.46 (0.235 measured at one thread on the Xeon). So the plan measures here, with the threads a job will have, what decides whether a run fits:
 
 * its training: a few training steps of its own method, width, batch and precision (random data), times the steps
   left (none when its checkpoint is finished here, fewer when a stopped batch left its training state);
 * its evaluation: the attack steps of its sweep (:func:`.batch.sweep_image_steps`) times the largest share of them
   the committed runs of its run file spent (:func:`attacked_share`: the incremental sweep skips fallen images; about
   0.5-0.7 on MNIST), at the float32 attack-step rate measured here on the run's model;
-* its audit (``--audit``): the one-thread estimate of :func:`asgt_lib.judgement.audit.audit_seconds`, converted
-  to attack steps and timed at that rate (an upper bound: AutoAttack only attacks the points a model
-  still classifies correctly, so a model robust to neither budget takes a fraction of it);
+* its audit (``--audit``): its evaluation times the largest ratio of audit to evaluation seconds among the committed
+  runs of its run file and preset (:func:`audit_share`: 0.09-0.21 for ST, SGT and ASGT at the paper's width); where
+  there is none, the one-thread estimate of :func:`asgt_lib.judgement.audit.audit_seconds` converted to attack
+  steps and timed at that rate (an upper bound: AutoAttack only attacks the points a model still classifies
+  correctly, so a model robust to neither budget takes a fraction of it);
 * the ST model of its seed trained again when the audit needs it as transfer source and its checkpoint is not
   here (once a seed, paid by the first run of that seed the sitting takes).
 
 The selection (:func:`fit`) is list scheduling over the jobs in the batch's execution order: a run is taken when its
 worker finishes it within the sitting; a run that would not is left for another sitting, and a cheaper one after it
-may still be taken. Training is measured and the audit is an upper bound, so the plan errs on the side of
-finishing; leave a margin all the same (a run's steps vary by a few per cent, and a second heavy process on the
+may still be taken. Training is measured; evaluation and audit are estimates from committed runs where there are
+some (else upper bounds); leave a margin (a run's steps vary by a few per cent, and a second heavy process on the
 machine slows both several-fold).
 """
 
@@ -60,6 +62,7 @@ class RunCost:
     source_key: str | None = None
     note: str = ""  # what is left of the training, where a stopped batch left some of it
     basis: str = ""  # where the evaluation's share of attack steps comes from (:func:`attacked_share`)
+    audit_basis: str = ""  # where the audit's estimate comes from (:func:`audit_share`, else an upper bound)
 
     @property
     def own(self) -> float:
@@ -67,7 +70,7 @@ class RunCost:
         return self.training + self.evaluation + self.audit
 
 
-def step_seconds(cfg: C.RunConfig, device: torch.device, repeats: int = 2,
+def step_seconds(cfg: C.RunConfig, device: torch.device, repeats: int = 3,
                  warmup: contextlib.AbstractContextManager | None = None) -> float:
     """Median seconds of one training step of ``cfg`` (method, width, batch size, precision) on random data, after
     a warm-up step (run inside ``warmup``: ``bench/step_cost.py`` counts its FLOPs there), with the threads this
@@ -132,6 +135,23 @@ def attacked_share(cfg: C.RunConfig, results_dir: Path) -> tuple[float, str]:
     return 1.0, "no committed run"
 
 
+def audit_share(cfg: C.RunConfig, results_dir: Path) -> tuple[float, str] | None:
+    """The audit's seconds per second of evaluation that the committed runs of the same run file and preset took
+    (the largest; both on the machine of each run), and where it comes from; None where there is none. The same
+    preset, not another width: what an audit costs is how robust the model is at its budgets (AutoAttack only
+    attacks the points still classified correctly), and width changes that."""
+    import json
+
+    ratios = []
+    for run in sorted((Path(results_dir) / cfg.preset / cfg.dataset / cfg.label).glob("seed*-*/metrics.json")):
+        evaluation = json.loads(run.read_text()).get("eval_seconds")
+        reports = [p for kind in ("sanity", "faithfulness")
+                   for p in run.parent.parent.glob(f"{kind}-{run.parent.name}-*/meta.json")]
+        if evaluation and reports:
+            ratios.append(sum(json.loads(p.read_text())["seconds"] for p in reports) / evaluation)
+    return (max(ratios), f"{cfg.preset}: {len(ratios)} run(s)") if ratios else None
+
+
 def run_costs(todo: list[Job], grid: list[Job], data_dir: Path, results_dir: Path, device: torch.device,
               audit_estimate: Callable[[C.RunConfig], float] | None = None, measure=None) -> list[RunCost]:
     """The :class:`RunCost` of each run of ``todo`` (in that order) on this machine. ``grid``: the batch's whole
@@ -177,14 +197,21 @@ def run_costs(todo: list[Job], grid: list[Job], data_dir: Path, results_dir: Pat
         fraction, basis = attacked_share(cfg, results_dir)
         evaluation = sweep_image_steps(cfg) * fraction / rate(cfg)
         audit_s, source_s, source_key = 0.0, 0.0, None
+        audit_basis = ""
         if audit_estimate is not None:
-            audit_s = audit_estimate(cfg) / image_step_seconds(cfg) / rate(cfg)
+            share = audit_share(cfg, results_dir)
+            if share is None:
+                audit_s = audit_estimate(cfg) / image_step_seconds(cfg) / rate(cfg)
+                audit_basis = "at most: a model robust at every budget"
+            else:
+                audit_s = share[0] * evaluation
+                audit_basis = f"{share[0]:.2f} of the evaluation, from {share[1]}"
             st = st_of.get((cfg.dataset, cfg.seed))
             if (cfg.method != "st" and st is not None and str(st.run_dir) not in todo_dirs and st.done()
                     and not is_finished(checkpoint(st.config), warn=False)):
                 source_s, source_key = training(st.config)[0], st.title
         costs.append(RunCost(job.title, train_s, evaluation, audit_s, source_s, source_key, note,
-                             f"{fraction:.0%} of the bound, from {basis}"))
+                             f"{fraction:.0%} of the bound, from {basis}", audit_basis))
     return costs
 
 
@@ -211,7 +238,7 @@ def describe(costs: list[RunCost], taken: list[RunCost], within: float | None) -
         parts = [f"training {c.training:,.0f}" + (f" ({c.note})" if c.note else ""),
                  f"evaluation {c.evaluation:,.0f}" + (f" ({c.basis})" if c.basis else "")]
         if c.audit:
-            parts.append(f"audit <= {c.audit:,.0f}")
+            parts.append(f"audit {c.audit:,.0f}" + (f" ({c.audit_basis})" if c.audit_basis else ""))
         if c.source_key:
             parts.append(f"{c.source_key} trained again for the audit {c.source:,.0f} (once a seed)")
         verdict = "" if within is None else (": taken" if c.title in chosen else ": left for another sitting")
