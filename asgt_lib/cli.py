@@ -11,35 +11,33 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from .core import config as C
 from .core.data import DataNotFoundError, default_data_dir
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (``--jobs 0`` or ``--jobs -2`` is refused with the fix)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; write a number of parallel jobs >= 1, "
-                                         f"e.g. --jobs 2") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a number of parallel jobs; write a whole number >= 1, "
-                                         f"e.g. --jobs 2 (one per CPU core is the most that helps)")
-    return value
+def _positive(parse: type, not_parsed: str, not_positive: str) -> Callable[[str], float]:
+    """An argparse type: ``parse(text)`` > 0, else an error that names the value and the fix (the two messages,
+    formatted with ``text`` and ``value``)."""
+    def check(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(not_parsed.format(text=text)) from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(not_positive.format(value=value))
+        return value
+    return check
 
 
-def seconds(text: str) -> float:
-    """An argparse type: a positive number of seconds (``--within 3h`` or ``--within -5`` is refused with the fix)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; write e.g. --within 9000 for 2.5 "
-                                         f"hours") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a time left; write a number of seconds > 0, e.g. "
-                                         f"--within 9000")
-    return value
+#: ``--jobs``: a whole number >= 1 (``--jobs 0`` or ``--jobs -2`` is refused with the fix).
+positive_int = _positive(int, "{text!r} is not a whole number; write a number of parallel jobs >= 1, e.g. --jobs 2",
+                         "{value} is not a number of parallel jobs; write a whole number >= 1, e.g. --jobs 2 (one "
+                         "per CPU core is the most that helps)")
+#: ``--within``: seconds > 0 (``--within 3h`` or ``--within -5`` is refused with the fix).
+seconds = _positive(float, "{text!r} is not a number of seconds; write e.g. --within 9000 for 2.5 hours",
+                    "{value} is not a time left; write a number of seconds > 0, e.g. --within 9000")
 
 
 def _common(p: argparse.ArgumentParser, preset: str = "quick") -> None:

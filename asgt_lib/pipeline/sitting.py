@@ -5,7 +5,8 @@ a run's per-epoch training state and its checkpoint stay out of git, so a run st
 estimates of :mod:`.batch` (``STEP_MS``, measured on an Intel Xeon with AMX at the reference widths) are off by a
 factor of two or more at other widths and on other CPUs: at the paper's MNIST width and two threads, an ST step in
 bf16 took 0.121 s on that Xeon and 0.28 s on an AMD EPYC with AVX-512 BF16 (2026-12-07), where the one-thread
-estimate says 0.46 (0.235 measured at one thread on the Xeon). So the plan measures here, with the threads a job will have, what decides whether a run fits:
+estimate says 0.46 (0.235 measured at one thread on the Xeon). So the plan measures here, with the threads a job
+will have, what decides whether a run fits:
 
 * its training: a few training steps of its own method, width, batch and precision (random data), times the steps
   left (none when its checkpoint is finished here, fewer when a stopped batch left its training state);
@@ -123,8 +124,8 @@ def attacked_share(cfg: C.RunConfig, results_dir: Path) -> tuple[float, str]:
     def share(table: pd.DataFrame) -> float:
         rows = table[table.eps > 0]
         fixed = rows.attack_step == "fixed"
-        steps = rows.attack.map({"fgsm": 1, "pgd": cfg.pgd_steps, "mifgsm": cfg.mifgsm_steps}).where(~fixed, FIXED_STEPS)
-        steps = steps.where(rows.attack != "fgsm", 1)
+        steps = rows.attack.map({"pgd": cfg.pgd_steps, "mifgsm": cfg.mifgsm_steps}).where(~fixed, FIXED_STEPS)
+        steps = steps.where(rows.attack != "fgsm", 1)  # FGSM: one step under either convention
         return float((rows.n_attacked * steps).sum() / (rows.n * steps).sum())
 
     for preset in dict.fromkeys([cfg.preset, "reference"]):
