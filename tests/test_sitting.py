@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_sitting_takes_what_its_workers_finish_in_time_and_pays_each_transfer_source_once():
-    costs = [RunCost("sga/seed0", 3000, 1000, 500, source=1100, source_key="st/seed0"),
-             RunCost("at-fgsm/seed0", 2400, 1000, 500, source=1100, source_key="st/seed0"),
-             RunCost("sgt/seed1", 2400, 1000, 300, source=1100, source_key="st/seed1"),
-             RunCost("st/seed2", 1100, 900, 200)]
+    costs = [RunCost("sga/seed0", 3000, 1000, 500, source=1100, source_key="st/seed0", fixed=0),
+             RunCost("at-fgsm/seed0", 2400, 1000, 500, source=1100, source_key="st/seed0", fixed=0),
+             RunCost("sgt/seed1", 2400, 1000, 300, source=1100, source_key="st/seed1", fixed=0),
+             RunCost("st/seed2", 1100, 900, 200, fixed=0)]
     # one worker: 5,600 (sga with its source) + 3,900 (at-fgsm, source paid) = 9,500; sgt/seed1 would need 4,800 more
     assert [c.title for c in sitting.fit(costs, 11_000)] == ["sga/seed0", "at-fgsm/seed0"]
     # a run that does not fit is left and a cheaper one after it is still taken
@@ -32,6 +32,7 @@ def test_a_sitting_takes_what_its_workers_finish_in_time_and_pays_each_transfer_
     # two workers: each run goes to the least loaded one
     assert [c.title for c in sitting.fit(costs, 6_000, jobs=2)] == ["sga/seed0", "at-fgsm/seed0"]
     assert sitting.fit(costs, 1.0) == []
+    assert RunCost("st/seed2", 1100, 900, 200).own == 1100 + 900 + 200 + sitting.FIXED_SECONDS
 
 
 class _Planned:
@@ -152,6 +153,13 @@ def test_plan_prints_each_runs_cost_here_and_executes_nothing(tmp_path, data_dir
     assert len(lines) == 2 and all("training" in line and "evaluation" in line and "audit" in line
                                    for line in lines)
     assert "fit within 1 s" in out.stdout and all(line.endswith("left for another sitting") for line in lines)
+    assert "0 to execute" not in out.stdout  # a plan stops before the batch
+    # without --plan, a batch of which nothing fits executes nothing and says what it left
+    out = _asgt("batch", "--preset", "smoke", "--dataset", "mnist", "--only", "st", "--only", "asgt",
+                "--within", "1", "--results-dir", str(tmp_path / "results"),
+                "--notebooks-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir))
+    assert out.returncode == 0, out.stderr
+    assert "2 runs, 0 already finished, 0 to execute with 1 job(s) (2 left for another sitting)" in out.stdout
     assert not (tmp_path / "runs").exists() and not list((tmp_path / "results").rglob("robustness.csv"))
 
 

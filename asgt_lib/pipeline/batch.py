@@ -347,6 +347,7 @@ def run_batch(
     results_dir = Path(results_dir or default_results_dir())
     grid = plan(preset, datasets, only, data_dir, results_dir, params_dir, notebooks_dir, device, seeds)
     todo = execution_order(grid, data_dir, results_dir)
+    unfinished = len(todo)
     if within is not None and add_attack_steps:
         raise C.ConfigError("--within plans the runs to execute, not --add-attack-steps (hours of training again "
                             "where a checkpoint is gone): run the additions in a batch of their own")
@@ -359,8 +360,9 @@ def run_batch(
     # the additions seed by seed (a finished seed is one more pair for every claim), the costliest first
     extend = sorted((j for j in grid if add_attack_steps and missing_attack_steps(j)),
                     key=lambda j: (j.config.seed, -expected_seconds(j.config)))
-    print(f"asgt batch [{preset}]: {len(grid)} runs, {len(grid) - len(todo)} already finished, "
+    print(f"asgt batch [{preset}]: {len(grid)} runs, {len(grid) - unfinished} already finished, "
           f"{len(todo)} to execute with {jobs} job(s)"
+          + (f" ({unfinished - len(todo)} left for another sitting)" if len(todo) < unfinished else "")
           + (f"; {len(extend)} finished run(s) to score under the attack-step conventions they lack"
              if add_attack_steps else ""), flush=True)
     start, failures = time.perf_counter(), []

@@ -50,6 +50,11 @@ from ..core.train import TrainingState, make_generator, method_params, training_
 from .batch import Job, image_step_seconds, steps_per_epoch, sweep_image_steps
 
 
+#: Seconds a run costs besides its steps: the notebook's kernel, the data, the saliency maps and the files (a smoke
+#: run, a few hundred steps, took 9 s in all).
+FIXED_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class RunCost:
     """Wall seconds a run will take on this machine, by part; ``source`` is the ST model of its seed to train again
@@ -64,11 +69,12 @@ class RunCost:
     note: str = ""  # what is left of the training, where a stopped batch left some of it
     basis: str = ""  # where the evaluation's share of attack steps comes from (:func:`attacked_share`)
     audit_basis: str = ""  # where the audit's estimate comes from (:func:`audit_share`, else an upper bound)
+    fixed: float = FIXED_SECONDS
 
     @property
     def own(self) -> float:
         """Without the transfer source, which the sitting trains once for all runs of a seed."""
-        return self.training + self.evaluation + self.audit
+        return self.training + self.evaluation + self.audit + self.fixed
 
 
 def step_seconds(cfg: C.RunConfig, device: torch.device, repeats: int = 3,
@@ -243,5 +249,6 @@ def describe(costs: list[RunCost], taken: list[RunCost], within: float | None) -
         if c.source_key:
             parts.append(f"{c.source_key} trained again for the audit {c.source:,.0f} (once a seed)")
         verdict = "" if within is None else (": taken" if c.title in chosen else ": left for another sitting")
+        parts.append(f"{c.fixed:,.0f} fixed")
         lines.append(f"  {c.title}: {' + '.join(parts)} = {c.own + c.source:,.0f} s{verdict}")
     return lines
