@@ -69,11 +69,12 @@ def test_each_run_costs_its_measured_steps_its_sweep_its_audit_and_its_seeds_st_
     assert sorted(measured) == ["asgt", "sgt", "st"]  # each shape measured once
     cfg = asgt0.config
     steps = batch.steps_per_epoch(cfg) * cfg.epochs
-    assert costs[1].training == pytest.approx(0.5 * steps)
-    assert costs[1].evaluation == pytest.approx(batch.sweep_image_steps(cfg) / 1000.0)  # no committed run: the bound
-    assert costs[1].audit == pytest.approx(audit_seconds(cfg) / batch.image_step_seconds(cfg) / 1000.0)
+    k = sitting.CALIBRATION  # what a real run took against its plan
+    assert costs[1].training == pytest.approx(k * 0.5 * steps)
+    assert costs[1].evaluation == pytest.approx(k * batch.sweep_image_steps(cfg) / 1000.0)  # no committed run: bound
+    assert costs[1].audit == pytest.approx(k * audit_seconds(cfg) / batch.image_step_seconds(cfg) / 1000.0)
     # seed 0's ST is finished and its checkpoint is not here: its audits train it again (0.1 s a step)
-    assert costs[1].source_key == st0.title and costs[1].source == pytest.approx(0.1 * steps)
+    assert costs[1].source_key == st0.title and costs[1].source == pytest.approx(k * 0.1 * steps)
     assert costs[2].source_key == st0.title
     # seed 1's ST is in this batch: its checkpoint will be here
     assert costs[3].source_key is None and costs[3].source == 0
@@ -90,7 +91,7 @@ def test_each_run_costs_its_measured_steps_its_sweep_its_audit_and_its_seeds_st_
     (finished / "weights.txt").write_text("w")
     storage.write_manifest(finished)
     again = sitting.run_costs(todo, [st0] + todo, data_dir, tmp_path, torch.device("cpu"), measure=measure)
-    assert again[1].training == pytest.approx(0.5 * batch.steps_per_epoch(cfg) * (cfg.epochs - 1))
+    assert again[1].training == pytest.approx(k * 0.5 * batch.steps_per_epoch(cfg) * (cfg.epochs - 1))
     assert "1 of" in again[1].note
     assert again[2].training == 0 and again[2].evaluation > 0
 
