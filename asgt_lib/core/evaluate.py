@@ -34,6 +34,16 @@ FIXED_STEPS = 10
 FIXED_DECAY = 1.0
 
 
+def attack_steps(name: str, cfg: RunConfig, step: str = "scaled") -> int:
+    """The gradient steps that the attack ``name`` of :func:`attack_fn` takes under the step convention ``step``
+    (FGSM one under both): what an evaluation costs per image and ε."""
+    if name == "fgsm":
+        return 1
+    if step == "fixed":
+        return FIXED_STEPS
+    return cfg.pgd_steps if name == "pgd" else cfg.mifgsm_steps
+
+
 def attack_fn(name: str, cfg: RunConfig, seed: int = 0, step: str = "scaled") -> Callable[..., torch.Tensor]:
     """The attack ``name`` with the run's settings under the step convention ``step`` (``config.ATTACK_STEPS``):
     ``scaled`` sizes α to ε (PGD ``pgd_step_factor``·ε/``pgd_steps``, MI-FGSM ε/``mifgsm_steps``); ``fixed`` is
@@ -42,8 +52,8 @@ def attack_fn(name: str, cfg: RunConfig, seed: int = 0, step: str = "scaled") ->
     check_attack_step(step)
     attack = get_attack(name)
     fixed = step == "fixed"
+    steps = attack_steps(name, cfg, step)
     if name == "pgd":
-        steps = FIXED_STEPS if fixed else cfg.pgd_steps
 
         def run_pgd(model, x, y, eps):
             alpha = FIXED_ALPHA if fixed else cfg.pgd_step_factor * eps / cfg.pgd_steps
@@ -52,8 +62,8 @@ def attack_fn(name: str, cfg: RunConfig, seed: int = 0, step: str = "scaled") ->
         return run_pgd
     if name == "mifgsm":
         if fixed:
-            return functools.partial(attack, steps=FIXED_STEPS, alpha=FIXED_ALPHA, decay=FIXED_DECAY)
-        return functools.partial(attack, steps=cfg.mifgsm_steps, decay=cfg.mifgsm_decay)
+            return functools.partial(attack, steps=steps, alpha=FIXED_ALPHA, decay=FIXED_DECAY)
+        return functools.partial(attack, steps=steps, decay=cfg.mifgsm_decay)
     return attack
 
 

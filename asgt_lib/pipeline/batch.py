@@ -253,11 +253,10 @@ def image_step_seconds(cfg: C.RunConfig) -> float:
 def sweep_image_steps(cfg: C.RunConfig) -> int:
     """The attack steps on test images of a run's sweep (test images x ε > 0 x the steps of FGSM, PGD and MI-FGSM
     under every step convention): an upper bound, since the incremental sweep skips the images already fallen."""
-    from ..core.evaluate import FIXED_STEPS
+    from ..core.evaluate import attack_steps
 
     n_test = cfg.n_test_per_class * 10 if cfg.n_test_per_class else 10000
-    steps = sum(1 + (FIXED_STEPS * 2 if step == "fixed" else cfg.pgd_steps + cfg.mifgsm_steps)
-                for step in cfg.attack_step)  # FGSM, PGD and MI-FGSM under each step convention
+    steps = sum(attack_steps(name, cfg, step) for step in cfg.attack_step for name in cfg.eval_attacks)
     return n_test * sum(1 for e in cfg.eval_eps if e > 0) * steps
 
 

@@ -133,14 +133,12 @@ def attacked_share(cfg: C.RunConfig, results_dir: Path) -> tuple[float, str]:
     another width); 1 (the bound) where there is none."""
     import pandas as pd
 
-    from ..core.evaluate import FIXED_STEPS
+    from ..core.evaluate import attack_steps
     from .experiment import read_robustness
 
     def share(table: pd.DataFrame) -> float:
         rows = table[table.eps > 0]
-        fixed = rows.attack_step == "fixed"
-        steps = rows.attack.map({"pgd": cfg.pgd_steps, "mifgsm": cfg.mifgsm_steps}).where(~fixed, FIXED_STEPS)
-        steps = steps.where(rows.attack != "fgsm", 1)  # FGSM: one step under either convention
+        steps = pd.Series([attack_steps(a, cfg, s) for a, s in zip(rows.attack, rows.attack_step)], index=rows.index)
         return float((rows.n_attacked * steps).sum() / (rows.n * steps).sum())
 
     for preset in dict.fromkeys([cfg.preset, "reference"]):
@@ -194,6 +192,16 @@ def run_costs(todo: list[Job], grid: list[Job], data_dir: Path, results_dir: Pat
             rate_cache[key] = rate_of(cfg, device)
         return rate_cache[key]
 
+    shares_cache: dict[tuple, tuple] = {}
+
+    def shares(cfg: C.RunConfig) -> tuple:
+        """(attacked_share, audit_share) of the run file, read once for all its seeds."""
+        key = (cfg.preset, cfg.dataset, cfg.label)
+        if key not in shares_cache:
+            shares_cache[key] = (attacked_share(cfg, results_dir),
+                                 audit_share(cfg, results_dir) if audit_estimate is not None else None)
+        return shares_cache[key]
+
     def checkpoint(cfg: C.RunConfig) -> Path:
         return checkpoint_dir_for(cfg, data_source(cfg.dataset, data_dir), results_dir)
 
@@ -210,12 +218,11 @@ def run_costs(todo: list[Job], grid: list[Job], data_dir: Path, results_dir: Pat
     for job in todo:
         cfg = job.config
         train_s, note = training(cfg)
-        fraction, basis = attacked_share(cfg, results_dir)
+        (fraction, basis), share = shares(cfg)
         evaluation = CALIBRATION * sweep_image_steps(cfg) * fraction / rate(cfg)
         audit_s, source_s, source_key = 0.0, 0.0, None
         audit_basis = ""
         if audit_estimate is not None:
-            share = audit_share(cfg, results_dir)
             if share is None:
                 audit_s = CALIBRATION * audit_estimate(cfg) / image_step_seconds(cfg) / rate(cfg)
                 audit_basis = "at most: a model robust at every budget"
