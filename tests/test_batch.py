@@ -97,6 +97,44 @@ def test_sigkill_at_random_points_never_corrupts_and_never_recomputes(tmp_path, 
     assert not list(results.rglob("*.partial")), "a staging directory of a killed run was left behind"
 
 
+WORKER_OF_A_BATCH = """
+import concurrent.futures, multiprocessing, os, time
+from asgt_lib.pipeline import batch
+with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=batch.die_with_parent, initargs=(os.getpid(),)) as pool:
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 600)
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_ends_when_its_batch_alone_is_killed():
+    # `kill <batch pid>` reaches the batch process only: its worker (and the worker's kernel, which polls for its
+    # parent) must not go on training unseen, which it did before the workers asked for their parent's death signal
+    proc = subprocess.Popen([sys.executable, "-c", WORKER_OF_A_BATCH], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    worker = int(proc.stdout.readline())
+    assert _alive(worker)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = _alive(worker)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the batch's worker outlived the batch"
+
+
 def test_a_failing_run_is_named_with_its_notebook_and_the_others_finish(tmp_path, data_dir, capsys):
     params = _params_dir(tmp_path)
     (params / "mnist" / "st.yaml").write_text("dataset: mnist\nmethod: st\n")

@@ -369,7 +369,8 @@ def run_batch(
     # whose OpenMP thread pool is running (the CLI after planning, a test session) can crash or hang in it
     import multiprocessing
 
-    with futures.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with futures.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(execute, j, notebook_parameters(j, data_dir, results_dir, params_dir), threads,
                                device, after_run): j for j in todo}
         pending.update({pool.submit(add_steps, j, data_dir, device): j for j in extend})
@@ -384,6 +385,25 @@ def run_batch(
     for title, error in failures:
         print(f"asgt batch: run {title} failed: {error}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def die_with_parent(parent: int) -> None:
+    """A batch worker's initializer: end this worker when the batch process ``parent`` ends, however it ends.
+
+    Without it, ``kill <batch pid>`` or ``pkill -f "asgt batch"`` ended the batch alone: its spawned worker and
+    that worker's kernel went on training for hours, unseen, and slowed every later process on the machine several
+    times. The worker asks Linux for SIGTERM at its parent's death (``PR_SET_PDEATHSIG``); its kernel then ends by
+    itself, since ipykernel polls for its own parent (jupyter_client's ``JPY_PARENT_PID``). Training state is saved
+    atomically at every epoch, so the next batch resumes from the last one. Elsewhere than Linux, nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the batch ended before the request was in place
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def sitting_selection(todo: list[Job], grid: list[Job], data_dir: Path, results_dir: Path, device: str | None,
