@@ -320,3 +320,25 @@ def test_a_budget_checked_on_retrained_weights_shows_its_own_clean_accuracy_and_
                                       "max_difference": 0.109375}])
     text = audit_pages.verdict_summary(result)[0].splitlines()[-1]
     assert "weights trained again" in text and "cifar10/st/seed0 at ε = 0.02 (history differs by up to 0.109)" in text
+
+
+def test_a_page_reads_another_presets_audit_from_its_caches_and_never_computes_one(tmp_path):
+    """The robustness page shows the full-width ``paper-cpu`` audits beside the book's preset (issue 36) from the
+    committed reports: a run whose report is missing is named with the command that computes it, never audited
+    during the build (its weights are not committed: that would be hours of training)."""
+    import shutil
+
+    from asgt_lib.report.book import PAGE_FIXTURE
+
+    assert "asgt batch --preset smoke" in audit_pages.cached_audit(tmp_path, "smoke")
+    results = tmp_path / "results"
+    shutil.copytree(PAGE_FIXTURE, results)
+    read = audit_pages.cached_audit(results, "smoke")
+    assert isinstance(read, A.Audit) and set(read.runs.key) >= {"mnist/st/seed0", "mnist/sga-k0.3/seed0"}
+    run = next((results / "smoke" / "mnist" / "sga-k0.3").glob("seed0-*"))
+    for report in run.parent.glob(f"sanity-{run.name}-*"):
+        shutil.rmtree(report)
+    files = sorted(p for p in results.rglob("*") if p.is_file())
+    lacking = audit_pages.cached_audit(results, "smoke")
+    assert isinstance(lacking, str) and "1 finished run(s)" in lacking and "asgt audit --preset smoke" in lacking
+    assert sorted(p for p in results.rglob("*") if p.is_file()) == files, "a page computed an audit"

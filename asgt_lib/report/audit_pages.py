@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from ..judgement.audit import Audit, AuditSettings, claims_weakened
+from ..judgement.audit import Audit, AuditSettings, audit, claims_weakened, unaudited_runs
 from ..judgement.claims import CLAIMS, DATASET_NAMES
 from ..judgement.sanity import reference_table
 
@@ -116,6 +118,26 @@ def deletion_by_method(result: Audit) -> pd.DataFrame:
                      "insertion ratio ↑": round(mean("insertion_ratio", "saliency/random"), 4),
                      "seeds": int(g.run.nunique())})
     return pd.DataFrame(rows).set_index(["dataset", "model"])
+
+
+def cached_audit(results_dir: Path, preset: str) -> Audit | str:
+    """The audit of ``preset`` read from the reports committed beside its runs, or, where there is none to read,
+    a sentence that says why and how to compute it. Never computed here: a book page that shows another preset's
+    audit (the full-width ``paper-cpu`` beside ``reference``, issue 36) has no weights at hand (checkpoints stay
+    out of git), so a missing report would mean hours of training during a book build."""
+    try:
+        lacking = unaudited_runs(preset, results_dir)
+    except FileNotFoundError:
+        lacking = {}
+    if lacking:
+        return (f"*{len(lacking)} finished run(s) of preset `{preset}` lack their audit: `asgt audit --preset "
+                f"{preset}` computes it where their weights are (the batch's `--audit` does it as each run "
+                f"finishes).*")
+    try:
+        return audit(results_dir, preset, progress=False, jobs=1)
+    except FileNotFoundError:
+        return (f"*No `{preset}` run is finished yet: `asgt batch --preset {preset} --jobs 1 --audit` computes "
+                f"them with their audits.*")
 
 
 def verdict_summary(result: Audit) -> tuple[str, int]:
