@@ -125,10 +125,7 @@ def cached_audit(results_dir: Path, preset: str) -> Audit | str:
     a sentence that says why and how to compute it. Never computed here: a book page that shows another preset's
     audit (the full-width ``paper-cpu`` beside ``reference``, issue 36) has no weights at hand (checkpoints stay
     out of git), so a missing report would mean hours of training during a book build."""
-    try:
-        lacking = unaudited_runs(preset, results_dir)
-    except FileNotFoundError:
-        lacking = {}
+    lacking = unaudited_runs(preset, results_dir)  # empty where the preset has no finished run
     if lacking:
         return (f"*{len(lacking)} finished run(s) of preset `{preset}` lack their audit: `asgt audit --preset "
                 f"{preset}` computes it where their weights are (the batch's `--audit` does it as each run "
