@@ -322,6 +322,29 @@ def test_a_budget_checked_on_retrained_weights_shows_its_own_clean_accuracy_and_
     assert "weights trained again" in text and "cifar10/st/seed0 at ε = 0.02 (history differs by up to 0.109)" in text
 
 
+def test_check_matrix_has_a_row_per_run_and_budget_and_a_column_per_check():
+    """The matrix runs down the rows (a reference grid has over 60 run-budget pairs, ten checks): every pair
+    once, in the verdict table's order, every check once in the order applied, – where a check was not run."""
+    runs = pd.DataFrame([{"key": f"mnist/{n}/seed{s}", "dataset": "mnist", "name": n, "method": n.split("-")[0],
+                          "seed": s, "label": n + (f"/s{s}" if s else ""), "mask_fill": "", "run_dir": "",
+                          "st_run_dir": "", "faithfulness_dir": ""} for n in ("st", "sgt-k0.3") for s in (0, 1)])
+    checks = pd.DataFrame([{"run": r, "budget": b, "check": c, "passed": ok}
+                           for r in runs.key for b in (0.3, 0.2)
+                           for c, ok in (("pgd_beats_fgsm", True), ("autoattack_vs_pgd", r.endswith("seed1")),
+                                         ("breaks_at_large_eps", b == 0.2))
+                           if not (c == "breaks_at_large_eps" and r == "mnist/st/seed0" and b == 0.3)])
+    result = A.Audit("reference", A.audit_settings("reference"), runs, checks, pd.DataFrame(), pd.DataFrame(),
+                     pd.DataFrame())
+    m = result.check_matrix("mnist")
+    assert list(m.columns) == ["pgd beats fgsm", "autoattack vs pgd", "breaks at large eps"]
+    assert list(m.index) == [(n, s, b) for b in (0.2, 0.3) for n in ("st", "sgt-k0.3") for s in (0, 1)]
+    assert m.loc[("sgt-k0.3", 1, 0.3), "autoattack vs pgd"] == "✓"
+    assert m.loc[("sgt-k0.3", 0, 0.3), "autoattack vs pgd"] == "✗"
+    assert m.loc[("st", 0, 0.3), "breaks at large eps"] == "–"  # not run for that pair
+    assert m.loc[("st", 1, 0.3), "breaks at large eps"] == "✗"
+    assert result.check_matrix("cifar10").empty
+
+
 def test_a_page_reads_another_presets_audit_from_its_caches_and_never_computes_one(tmp_path):
     """The robustness page shows the full-width ``paper-cpu`` audits beside the book's preset (issue 36) from the
     committed reports: a run whose report is missing is named with the command that computes it, never audited

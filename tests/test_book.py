@@ -126,6 +126,23 @@ def test_every_page_has_stored_outputs_and_the_python3_kernel():
                 assert "/tmp/" not in text and str(ROOT) not in text, f"{page.name} prints an absolute path"
 
 
+def test_no_page_table_hides_a_row_a_column_or_the_end_of_a_cell():
+    """pandas' defaults cut a table over 60 rows or 20 columns to its ends ("..." in place of the middle) and a
+    cell to 50 characters: a reviewer looking for one run, check or device must find it in full
+    (:func:`asgt_lib.report.book.show_tables_in_full`)."""
+    import nbformat
+
+    for page in book.pages():
+        nb = nbformat.read(page, as_version=4)
+        for c in nb.cells:
+            for o in c.get("outputs", []):
+                html = str(o.get("data", {}).get("text/html", ""))
+                cells = [re.sub(r"<[^>]+>", "", x).strip()
+                         for x in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", html, re.S)]
+                cut = [x for x in cells if x.endswith("...") or x == "…"]
+                assert not cut, f"{page.name}: a table elides or cuts {cut[:3]}"
+
+
 # --------------------------------------------------------------------------- build
 @pytest.fixture(scope="session")
 def built_book(smoke_batch, tmp_path_factory) -> Path:

@@ -214,9 +214,11 @@ def test_variant_difference_needs_both_runs():
 def test_accuracy_and_robustness_tables_average_seeds_and_skip_clean():
     table = make_table(seeds=(0, 1), per_seed={("st", 0): 0.2, ("st", 1): 0.4})
     acc = claims.accuracy_table(table, "mnist", ["sgt-k0.3", "st"])
-    assert list(acc.index) == ["sgt-k0.3", "st"]
-    assert acc.loc["st", ("PGD", "0.1")] == pytest.approx(30.0)
-    assert acc.loc["st", ("PGD", "0")] == pytest.approx(100.0)
+    assert list(acc["PGD"].columns) == ["sgt-k0.3", "st"]  # the runs in the order asked, under each attack
+    assert list(acc.columns.get_level_values("attack").unique()) == ["FGSM", "PGD", "MI-FGSM"]
+    assert list(acc.index) == sorted(acc.index, key=float)  # ε down the rows, ascending
+    assert acc.loc["0.1", ("PGD", "st")] == pytest.approx(30.0)
+    assert acc.loc["0", ("PGD", "st")] == pytest.approx(100.0)
     rob = claims.robustness_summary(table, "mnist", ["st"])
     assert rob.loc["st", "FGSM"] == pytest.approx(30.0)  # ε = 0 (100 %) left out
 

@@ -212,12 +212,20 @@ class Audit:
         return pd.DataFrame(rows)
 
     def check_matrix(self, dataset: str | None = None) -> pd.DataFrame:
-        """Pass (✓) or fail (✗) of every check (rows) for every run and budget (columns)."""
-        cols = {}
+        """Pass (✓) or fail (✗, – where a check was not run) of every check (columns, in the order they are
+        applied) for every run and budget (rows, as in :meth:`verdicts`). Runs go down the rows because a
+        reference grid has over 60 run-budget pairs and only ten checks; the check names are spelt with spaces
+        so that a page's headers wrap (about 940 px wide in the reference book, not 64 columns of runs)."""
+        order = list(dict.fromkeys(self.checks.check)) if len(self.checks) else []
+        rows, index = [], []
         for run, budget in self._pairs(dataset):
             c = self.checks[(self.checks.run == run.key) & (self.checks.budget == budget)]
-            cols[f"{run.label} ε={budget:.3g}"] = c.set_index("check").passed.map(lambda v: "✓" if v else "✗")
-        return pd.DataFrame(cols).fillna("–")
+            rows.append(c.set_index("check").passed.map(lambda v: "✓" if v else "✗"))
+            index.append((run.name, run.seed, round(budget, 4)))
+        out = pd.DataFrame(rows, columns=order).fillna("–")
+        out.index = pd.MultiIndex.from_tuples(index, names=["model", "seed", "ε"]) if index else out.index
+        out.columns = [c.replace("_", " ") for c in order]
+        return out
 
     def faithfulness_table(self, dataset: str | None = None) -> pd.DataFrame:
         """One row per run: deletion and insertion AUC (headline fill) with their random-order reference and

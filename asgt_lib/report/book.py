@@ -62,6 +62,18 @@ def notebooks_dir() -> Path:
     return _resolve(os.environ.get("ASGT_NOTEBOOKS_DIR") or RUNS_SUBDIR)
 
 
+def show_tables_in_full() -> None:
+    """Every page's tables with all their rows, columns and text: pandas' defaults hide the middle of a table
+    over 60 rows or 20 columns behind "...", and a reviewer looking for one run or one check must not find it
+    elided. Wide tables are shaped long instead (runs or ε down the rows), so that they stay narrow."""
+    import pandas as pd
+
+    pd.set_option("display.width", 250)  # the text form (nbval compares it); the HTML form ignores it
+    pd.set_option("display.max_rows", None)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_colwidth", None)
+
+
 def is_paper_protocol(name: str) -> bool:
     return name == "paper"
 
