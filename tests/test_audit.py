@@ -345,6 +345,40 @@ def test_check_matrix_has_a_row_per_run_and_budget_and_a_column_per_check():
     assert result.check_matrix("cifar10").empty
 
 
+def test_the_robustness_pages_tables_keep_every_run_and_fit_the_text_column(tmp_path):
+    """The verdicts and the accuracies were one table 1,346 px wide in the reference book, twice the text column at
+    1280 px (issue 36): now the verdict table holds the verdict on one line with its count of checks passed, the
+    failed checks spelt so that they wrap, and the claims; the accuracy and check tables turn their headers
+    upright. Every run and budget of :meth:`Audit.verdicts` is a row of each, and the HTML is the same at every
+    execution (nbval compares it)."""
+    import re
+    import shutil
+
+    from asgt_lib.judgement.audit import VERDICT_ATTACKS
+    from asgt_lib.report.book import PAGE_FIXTURE
+
+    shutil.copytree(PAGE_FIXTURE, tmp_path / "results")
+    result = audit_pages.cached_audit(tmp_path / "results", "smoke")
+    v = result.verdicts("mnist")
+    assert len(v) > 1
+    verdicts, accuracies, checks = (f(result, "mnist").data for f in (audit_pages.verdict_table,
+                                                                      audit_pages.accuracy_table,
+                                                                      audit_pages.check_table))
+    assert verdicts == audit_pages.verdict_table(result, "mnist").data  # no random table id
+    for html in (verdicts, accuracies, checks):  # two header rows (columns, index names), then a row per pair
+        assert len(re.findall(r"<tr>", html)) - 2 == len(v)
+        assert len(re.findall(r'<th [^>]*class="row_heading level1', html)) == len(v)  # every seed shown
+    for r in v.to_dict("records"):
+        assert f">{r['verdict']}\u00a0({r['checks passed']})<" in verdicts
+        for check in filter(None, r["failed checks"].replace("–", "").split(", ")):
+            assert check not in verdicts and check.replace("_", " ") in verdicts
+        assert f">{r['clean (%)']:.1f}<" in accuracies
+    assert all(f">{title}<" in accuracies for title in VERDICT_ATTACKS.values())
+    assert "(%)" not in accuracies and "0.200000" not in accuracies + verdicts + checks
+    assert "writing-mode: vertical-rl" in accuracies and "writing-mode: vertical-rl" in checks
+    assert "writing-mode" not in verdicts and "T_verdicts-smoke-mnist" in verdicts
+
+
 def test_a_page_reads_another_presets_audit_from_its_caches_and_never_computes_one(tmp_path):
     """The robustness page shows the full-width ``paper-cpu`` audits beside the book's preset (issue 36) from the
     committed reports: a run whose report is missing is named with the command that computes it, never audited

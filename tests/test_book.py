@@ -317,8 +317,17 @@ return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, 
 """
 
 
-@pytest.mark.parametrize("doc", ["index", "book/index", "book/fig2-3", "book/fig6", "book/claims", "book/robustness",
-                                 "book/field", "book/maps"])
+WEIGHTS_JS = """
+return Array.from(document.querySelectorAll('main span.pasted-text'))
+  .map(s => [getComputedStyle(s).fontWeight, getComputedStyle(s.parentElement).fontWeight]);
+"""
+WIDTHS_JS = """
+return Array.from(document.querySelectorAll('main table')).map(t => [t.scrollWidth, t.parentElement.clientWidth]);
+"""
+
+
+@pytest.mark.parametrize("doc", ["index", "book/index", "book/fig2-3", "book/fig4-5", "book/fig6", "book/claims",
+                                 "book/robustness", "book/field", "book/maps"])
 def test_pages_in_headless_chromium(browser, built_book, doc):
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -337,6 +346,12 @@ def test_pages_in_headless_chromium(browser, built_book, doc):
         assert literal not in body, f"{doc}: a glued value is missing ({literal!r} shows in the page)"
     main = browser.find_element("css selector", "main").text.replace("’", "'")  # MyST's typographic quotes
     assert "smoke" in main, f"{doc} does not state the preset"
+    # glued text reads as the prose around it: myst-nb's default bold made the generated paragraphs one wall of bold
+    weights = browser.execute_script(WEIGHTS_JS)
+    assert all(own == around for own, around in weights), f"{doc}: glued text in another weight {weights}"
+    if doc in ("book/robustness", "book/claims", "book/fig4-5"):  # issue 36: tables read at 1280 px, none scrolls
+        widths = browser.execute_script(WIDTHS_JS)
+        assert len(widths) >= 2 and all(w <= column for w, column in widths), f"{doc}: {widths}"
     if doc == "book/field":  # every table of the page, and the answers glued from the numbers
         assert len(browser.find_elements("css selector", "main table")) >= 6
         for phrase in ("Does ASGT beat FGSM-RS under AutoAttack", "Does ASGT's gain over ST survive AutoAttack",
@@ -427,3 +442,19 @@ def test_one_line_keeps_a_verdict_on_one_line_and_leaves_numbers_alone():
     out = book.one_line(frame, ["verdict", "preset", "absent"])
     assert out.verdict[0] == "not\u00a0reproduced" and out.preset[0] == "paper\u2011cpu"
     assert pd.isna(out.verdict[1]) and out.seeds.tolist() == [5, 3] and frame.verdict[0] == "not reproduced"
+
+
+def test_narrow_table_is_the_same_html_at_every_execution_and_writes_numbers_as_the_pages_do():
+    import math
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"PGD-10": [12.34, math.nan], "AutoAttack": [1.0, 100.0]},
+                         index=pd.MultiIndex.from_tuples([("st", 0, 0.2), ("st", 0, 0.3)], names=["model", "seed", "ε"]))
+    html = book.narrow_table(frame, "accuracies-x").data
+    assert html == book.narrow_table(frame, "accuracies-x").data and 'id="T_accuracies-x"' in html
+    cells = re.findall(r'class="data [^"]*" >([^<]*)<', html)
+    assert cells == ["12.3", "1.0", "–", "100.0"]  # one decimal, "–" where missing
+    assert re.findall(r'row_heading level2 [^"]*" >([^<]*)<', html) == ["0.2", "0.3"]  # ε as written
+    assert "writing-mode" not in html and "white-space: nowrap" in html
+    assert "writing-mode: vertical-rl" in book.narrow_table(frame, "x", vertical_headers=True).data

@@ -214,8 +214,8 @@ class Audit:
     def check_matrix(self, dataset: str | None = None) -> pd.DataFrame:
         """Pass (✓) or fail (✗, – where a check was not run) of every check (columns, in the order they are
         applied) for every run and budget (rows, as in :meth:`verdicts`). Runs go down the rows because a
-        reference grid has over 60 run-budget pairs and only ten checks; the check names are spelt with spaces
-        so that a page's headers wrap (about 940 px wide in the reference book, not 64 columns of runs)."""
+        reference grid has over 60 run-budget pairs and only ten checks; the check names are spelt with spaces,
+        as a page prints them (:func:`asgt_lib.report.audit_pages.check_table` turns them upright)."""
         order = list(dict.fromkeys(self.checks.check)) if len(self.checks) else []
         rows, index = [], []
         for run, budget in self._pairs(dataset):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..judgement.audit import Audit, AuditSettings, audit, claims_weakened, unaudited_runs
+from ..judgement.audit import VERDICT_ATTACKS, Audit, AuditSettings, audit, claims_weakened, unaudited_runs
 from ..judgement.claims import CLAIMS, DATASET_NAMES
 from ..judgement.sanity import reference_table
+from . import book
 
 
 def attack_titles(settings: AuditSettings) -> dict[str, str]:
@@ -20,6 +21,39 @@ def attack_titles(settings: AuditSettings) -> dict[str, str]:
               "autoattack:apgd-ce": "APGD-CE",
               "autoattack": "AutoAttack", "pgd+square": "PGD+Square", "worst-case": "worst case"}
     return titles
+
+
+def _verdicts_by_run(result: Audit, dataset: str) -> pd.DataFrame:
+    v = result.verdicts(dataset)
+    return v.drop(columns=["dataset"]).set_index(["model", "seed", "ε"]) if len(v) else v
+
+
+def verdict_table(result: Audit, dataset: str):
+    """Per model, seed and budget (rows as in :meth:`Audit.verdicts`): the verdict with the checks passed ("FAIL
+    (8/10)", on one line), the failed checks (spelt with spaces, so that they wrap) and the paper's claims they
+    weaken. The accuracies are :func:`accuracy_table`'s: the two side by side were 1,346 px wide, twice the text
+    column at 1280 px (issue 36)."""
+    v = _verdicts_by_run(result, dataset)
+    if len(v):
+        v = pd.DataFrame({"verdict": v["verdict"] + "\u00a0(" + v["checks passed"] + ")",  # never wrapped
+                          "failed checks": v["failed checks"].str.replace("_", " "),
+                          "claims weakened": v["claims weakened"]})
+    return book.narrow_table(v, f"verdicts-{result.preset}-{dataset}")
+
+
+def accuracy_table(result: Audit, dataset: str):
+    """Per model, seed and budget: the accuracy (%) under each attack of the checks at that ε, weakest first, and
+    the worst case per example; headers turned so that nine attacks fit the text column."""
+    v = _verdicts_by_run(result, dataset)
+    columns = {f"{title} (%)": title for title in VERDICT_ATTACKS.values()}
+    return book.narrow_table(v[[c for c in columns if c in v]].rename(columns=columns),
+                             f"accuracies-{result.preset}-{dataset}", vertical_headers=True)
+
+
+def check_table(result: Audit, dataset: str):
+    """:meth:`Audit.check_matrix` with its check names turned upright: ten ✓/✗ columns in the text column."""
+    return book.narrow_table(result.check_matrix(dataset), f"checks-{result.preset}-{dataset}",
+                             vertical_headers=True)
 
 
 def failure_details(result: Audit, dataset: str) -> str:
@@ -46,7 +80,8 @@ def weakened_claims_text(result: Audit) -> str:
 
 
 def reference_comparison(result: Audit) -> pd.DataFrame:
-    """The published AutoAttack figures beside the best AutoAttack and worst-case accuracy measured here."""
+    """The published AutoAttack figures beside the best AutoAttack and worst-case accuracy measured here: one
+    column per dataset, so that the long texts (the published model, its source) wrap in the text column."""
     ref = reference_table()
     rows = []
     for r in ref.itertuples():
@@ -58,7 +93,7 @@ def reference_comparison(result: Audit) -> pd.DataFrame:
                      "best model here": best["model"] if best is not None else "–",
                      "its AutoAttack (%)": best["AutoAttack (%)"] if best is not None else float("nan"),
                      "its worst case (%)": best["worst case (%)"] if best is not None else float("nan")})
-    return pd.DataFrame(rows).set_index("dataset")
+    return pd.DataFrame(rows).set_index("dataset").T
 
 
 def runs_once(names: list[str], seeds: dict[str, int]) -> str:

@@ -14,6 +14,7 @@ notebooks were written elsewhere, :func:`build` copies them there first.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -72,6 +73,42 @@ def show_tables_in_full() -> None:
     pd.set_option("display.max_rows", None)
     pd.set_option("display.max_columns", None)
     pd.set_option("display.max_colwidth", None)
+
+
+#: The CSS of :func:`narrow_table`: row labels (model names such as ``asgt-code-k0.3``) never break at their
+#: hyphens, and the last row of column headers may read bottom to top, as in a printed table of many narrow
+#: columns (an upper row, such as the attack above its runs, spans its columns and stays level).
+_NARROW_CSS = [{"selector": "th.row_heading", "props": "white-space: nowrap"}]
+
+
+def _vertical_css(level: int) -> list[dict]:
+    return [{"selector": f"th.col_heading.level{level}",
+             "props": "writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; vertical-align: bottom"},
+            {"selector": "th.col_heading", "props": "text-align: center"},
+            {"selector": "td", "props": "text-align: center; padding-left: 0.1em; padding-right: 0.1em"}]
+
+
+def narrow_table(frame: pd.DataFrame, name: str, *, vertical_headers: bool = False, digits: int = 1):
+    """``frame`` as the HTML a page displays, narrow enough for the 676 px text column at 1280 px (issue 36).
+    A table of many short cells (✓/✗, accuracies) is as wide as its headers, so ``vertical_headers`` turns them;
+    row labels stay on one line. Float columns show ``digits`` decimals and "–" where missing; a column of mixed
+    values (the paper's numbers beside "–") and the index floats (ε) show as written. ``name`` is the table's
+    HTML id: without it pandas draws a random one, and a page's stored output would differ at each execution
+    (nbval)."""
+    from IPython.display import HTML
+
+    def as_written(value):
+        if isinstance(value, float):
+            return "–" if math.isnan(value) else f"{value:g}"
+        return value
+
+    floats = [column for column, dtype in frame.dtypes.items() if dtype.kind == "f"]
+    style = (frame.style.set_uuid(name).set_table_attributes('class="dataframe"')
+             .format(as_written)
+             .format(precision=digits, na_rep="–", subset=floats)
+             .format_index(as_written, axis=0)
+             .set_table_styles(_NARROW_CSS + (_vertical_css(frame.columns.nlevels - 1) if vertical_headers else [])))
+    return HTML(style.to_html())
 
 
 def is_paper_protocol(name: str) -> bool:
