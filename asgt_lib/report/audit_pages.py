@@ -35,9 +35,9 @@ def verdict_table(result: Audit, dataset: str):
     column at 1280 px (issue 36)."""
     v = _verdicts_by_run(result, dataset)
     if len(v):
-        v = pd.DataFrame({"verdict": v["verdict"] + "\u00a0(" + v["checks passed"] + ")",  # never wrapped
-                          "failed checks": v["failed checks"].str.replace("_", " "),
-                          "claims weakened": v["claims weakened"]})
+        v = book.one_line(pd.DataFrame({"verdict": v["verdict"] + " (" + v["checks passed"] + ")",
+                                        "failed checks": v["failed checks"].str.replace("_", " "),
+                                        "claims weakened": v["claims weakened"]}), ["verdict"])
     return book.narrow_table(v, f"verdicts-{result.preset}-{dataset}")
 
 
