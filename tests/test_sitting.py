@@ -164,6 +164,30 @@ def test_plan_prints_each_runs_cost_here_and_executes_nothing(tmp_path, data_dir
     assert not (tmp_path / "runs").exists() and not list((tmp_path / "results").rglob("robustness.csv"))
 
 
+def test_a_plan_of_only_some_run_files_still_counts_the_st_their_audit_trains_again(tmp_path, data_dir, monkeypatch,
+                                                                                    capsys):
+    # `--only asgt --seed 0` after seed 0's ST was committed from another machine: the audit of the asgt run trains
+    # that ST again (its checkpoint is not here), though the batch does not run ST itself
+    results, notebooks = tmp_path / "results", tmp_path / "runs"
+    st0 = next(j for j in batch.plan("smoke", ["mnist"], ["st"], data_dir, results, notebooks_dir=notebooks,
+                                     seeds=[0]))
+    st0.run_dir.mkdir(parents=True)
+    (st0.run_dir / "metrics.json").write_text("{}")
+    storage.write_manifest(st0.run_dir)
+    st0.notebook.parent.mkdir(parents=True)
+    st0.notebook.write_text("{}")
+    assert st0.done()
+    monkeypatch.setattr(sitting, "step_seconds", lambda cfg, device: 0.01)
+    monkeypatch.setattr(sitting, "attack_step_rate", lambda cfg, device: 1000.0)
+    assert batch.run_batch("smoke", ["mnist"], ["asgt"], data_dir=data_dir, results_dir=results,
+                           notebooks_dir=notebooks, seeds=[0], plan_only=True, after_run=lambda *args: None,
+                           audit_estimate=audit_seconds) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  mnist/asgt"))
+    assert f"{st0.title} trained again for the audit" in line
+    steps = batch.steps_per_epoch(st0.config) * st0.config.epochs
+    assert f"{sitting.CALIBRATION * 0.01 * steps:,.0f} (once a seed)" in line
+
+
 @pytest.mark.parametrize("args, message", [(["--within", "-5"], "not a time left"),
                                            (["--within", "3h"], "not a number of seconds"),
                                            (["--within", "100", "--add-attack-steps"], "batch of their own")])

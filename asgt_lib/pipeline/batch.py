@@ -352,7 +352,11 @@ def run_batch(
                             "where a checkpoint is gone): run the additions in a batch of their own")
     threads = max(1, physical_cores() // max(1, jobs))  # the cores, shared out between the jobs
     if within is not None or plan_only:
-        todo = sitting_selection(todo, grid, data_dir, results_dir, device, jobs, threads,
+        # every run file's ST of these seeds, not only those of --only: a run's audit trains its seed's ST again
+        # where that checkpoint is not here, whether or not this batch runs ST
+        whole = (plan(preset, datasets, None, data_dir, results_dir, params_dir, notebooks_dir, device, seeds)
+                 if only else grid)
+        todo = sitting_selection(todo, whole, data_dir, results_dir, device, jobs, threads,
                                  audit_estimate if after_run is not None else None, within, preset)
         if plan_only:
             return 0
@@ -410,7 +414,8 @@ def sitting_selection(todo: list[Job], grid: list[Job], data_dir: Path, results_
                       jobs: int, threads: int, audit_estimate: Callable[[C.RunConfig], float] | None,
                       within: float | None, preset: str) -> list[Job]:
     """Measure here, with the threads a job will have, what each run of ``todo`` costs (:func:`.sitting.run_costs`),
-    print it, and return the runs that fit ``within`` seconds (all of them when ``within`` is None)."""
+    print it, and return the runs that fit ``within`` seconds (all of them when ``within`` is None). ``grid``: every
+    run file's runs of the batch's datasets and seeds, whatever ``--only`` keeps (where each seed's ST is found)."""
     import torch
 
     from ..core.compute import device_name, resolve_device
